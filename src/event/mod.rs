@@ -1,0 +1,315 @@
+//! Input records: ticks and readings, and how one line becomes one of them or a reject.
+
+mod fields;
+mod json;
+mod python;
+mod reject;
+mod time;
+
+use std::borrow::Cow;
+
+pub use fields::{Field, FieldNames, RawFields, Scalar};
+pub use reject::{RejectKind, Rejection};
+pub use time::{EventTime, TimestampError};
+
+/// A stock tick: one trade of `volume` shares of `symbol` at `price`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tick<'a> {
+    pub time: EventTime,
+    pub symbol: Cow<'a, str>,
+    pub price: f64,
+    pub volume: u64,
+}
+
+/// A sensor reading of `value` in `category`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading<'a> {
+    pub time: EventTime,
+    pub category: Cow<'a, str>,
+    pub value: f64,
+}
+
+/// One usable input record, borrowing its key from the line when it can.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record<'a> {
+    Tick(Tick<'a>),
+    Reading(Reading<'a>),
+}
+
+impl Record<'_> {
+    /// The record's event time.
+    pub fn time(&self) -> EventTime {
+        match self {
+            Record::Tick(t) => t.time,
+            Record::Reading(r) => r.time,
+        }
+    }
+}
+
+/// Parses one line (without its newline) in either JSON or Python-literal form.
+///
+/// The shape is decided per line: a symbol field makes a tick, a category field a reading.
+pub fn parse_line<'a>(line: &'a [u8], names: &FieldNames) -> Result<Record<'a>, Rejection> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        Rejection::new(
+            RejectKind::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    let fields = match json::parse(text, names) {
+        Ok(fields) => fields,
+        Err(json_error) => match python::parse(text, names) {
+            Ok(fields) => fields,
+            Err(py_error) => {
+                // Name the error of the form the line most resembles.
+                let detail = if looks_like_python(text) {
+                    format!("not a Python dict literal: {py_error}")
+                } else {
+                    format!("not a JSON object: {json_error}")
+                };
+                return Err(Rejection::new(RejectKind::Malformed, detail));
+            }
+        },
+    };
+    classify(fields, names)
+}
+
+fn looks_like_python(text: &str) -> bool {
+    let quote = text.find(['\'', '"']);
+    matches!(quote.map(|i| text.as_bytes()[i]), Some(b'\''))
+        || text.contains("True")
+        || text.contains("False")
+        || text.contains("None")
+}
+
+/// Turns the raw fields of a record into a tick or a reading.
+pub fn classify<'a>(mut f: RawFields<'a>, names: &FieldNames) -> Result<Record<'a>, Rejection> {
+    let get = |f: &mut RawFields<'a>, field: Field| {
+        f.take(field).ok_or_else(|| {
+            Rejection::new(
+                RejectKind::MissingField,
+                format!("missing field {:?}", names.name(field)),
+            )
+        })
+    };
+    if f.has(Field::Symbol) {
+        let symbol = key(get(&mut f, Field::Symbol)?, names.name(Field::Symbol))?;
+        let time = timestamp(get(&mut f, Field::Timestamp)?, names)?;
+        let price = number(get(&mut f, Field::Price)?, names.name(Field::Price))?;
+        if price < 0.0 {
+            return Err(invalid(
+                names.name(Field::Price),
+                &format!("{price} is negative"),
+            ));
+        }
+        let volume = count(get(&mut f, Field::Volume)?, names.name(Field::Volume))?;
+        Ok(Record::Tick(Tick {
+            time,
+            symbol,
+            price,
+            volume,
+        }))
+    } else if f.has(Field::Category) {
+        let category = key(get(&mut f, Field::Category)?, names.name(Field::Category))?;
+        let time = timestamp(get(&mut f, Field::Timestamp)?, names)?;
+        let value = number(get(&mut f, Field::Value)?, names.name(Field::Value))?;
+        Ok(Record::Reading(Reading {
+            time,
+            category,
+            value,
+        }))
+    } else {
+        Err(Rejection::new(
+            RejectKind::UnknownShape,
+            format!(
+                "neither {:?} (a tick) nor {:?} (a reading) is present",
+                names.name(Field::Symbol),
+                names.name(Field::Category)
+            ),
+        ))
+    }
+}
+
+fn invalid(name: &str, why: &str) -> Rejection {
+    Rejection::new(RejectKind::InvalidField, format!("field {name:?}: {why}"))
+}
+
+fn key<'a>(value: Scalar<'a>, name: &str) -> Result<Cow<'a, str>, Rejection> {
+    match value {
+        Scalar::Str(s) if !s.is_empty() => Ok(s),
+        Scalar::Str(_) => Err(invalid(name, "is empty")),
+        other => Err(invalid(
+            name,
+            &format!("expected a string, found {}", other.kind()),
+        )),
+    }
+}
+
+fn number(value: Scalar<'_>, name: &str) -> Result<f64, Rejection> {
+    let n = match value {
+        Scalar::Int(n) => n as f64,
+        Scalar::Float(n) => n,
+        other => {
+            return Err(invalid(
+                name,
+                &format!("expected a number, found {}", other.kind()),
+            ))
+        }
+    };
+    if n.is_finite() {
+        Ok(n)
+    } else {
+        Err(invalid(name, &format!("{n} is not finite")))
+    }
+}
+
+fn count(value: Scalar<'_>, name: &str) -> Result<u64, Rejection> {
+    match value {
+        Scalar::Int(n) if n >= 0 => Ok(n as u64),
+        Scalar::Float(n) if n >= 0.0 && n.fract() == 0.0 && n < u64::MAX as f64 => Ok(n as u64),
+        Scalar::Int(_) | Scalar::Float(_) => Err(invalid(name, "expected a non-negative integer")),
+        other => Err(invalid(
+            name,
+            &format!("expected an integer, found {}", other.kind()),
+        )),
+    }
+}
+
+fn timestamp(value: Scalar<'_>, names: &FieldNames) -> Result<EventTime, Rejection> {
+    let name = names.name(Field::Timestamp);
+    let parsed = match value {
+        Scalar::Str(s) => {
+            let s = s.trim();
+            // Unix seconds written as a string are still Unix seconds.
+            match s.parse::<f64>() {
+                Ok(secs) => EventTime::from_unix_seconds(secs),
+                Err(_) => EventTime::parse_iso8601(s),
+            }
+        }
+        Scalar::Int(n) => EventTime::from_unix_seconds_int(n),
+        Scalar::Float(n) => EventTime::from_unix_seconds(n),
+        Scalar::Time(t) => Ok(t),
+        other => {
+            return Err(invalid(
+                name,
+                &format!(
+                    "expected an ISO-8601 string or Unix seconds, found {}",
+                    other.kind()
+                ),
+            ))
+        }
+    };
+    parsed.map_err(|e| invalid(name, &e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Record<'_>, Rejection> {
+        parse_line(line.as_bytes(), &FieldNames::default())
+    }
+
+    fn kind(line: &str) -> RejectKind {
+        parse(line).expect_err(line).kind
+    }
+
+    #[test]
+    fn tick_in_both_forms() {
+        let want = Record::Tick(Tick {
+            time: EventTime(1_763_631_000_123),
+            symbol: "AAPL".into(),
+            price: 153.21,
+            volume: 1234,
+        });
+        let json = r#"{"timestamp": "2025-11-20T09:30:00.123456", "stock_code": "AAPL", "price": 153.21, "volume": 1234}"#;
+        let py = "{'timestamp': '2025-11-20T09:30:00.123456', 'stock_code': 'AAPL', 'price': 153.21, 'volume': 1234}";
+        assert_eq!(parse(json).unwrap(), want);
+        assert_eq!(parse(py).unwrap(), want);
+    }
+
+    #[test]
+    fn reading_in_both_forms() {
+        let want = Record::Reading(Reading {
+            time: EventTime(1_763_631_000_500),
+            category: "B".into(),
+            value: 42.1,
+        });
+        let json = r#"{"timestamp": 1763631000.5, "value": 42.1, "category": "B", "extra": [1, {"a": null}]}"#;
+        let py =
+            "{'timestamp': 1763631000.5, 'value': 42.1, 'category': 'B', 'ok': True, 'note': None}";
+        assert_eq!(parse(json).unwrap(), want);
+        assert_eq!(parse(py).unwrap(), want);
+    }
+
+    #[test]
+    fn configured_field_names() {
+        let names = FieldNames {
+            symbol: "symbol".into(),
+            timestamp: "ts".into(),
+            ..FieldNames::default()
+        };
+        let line = br#"{"ts": 1763631000, "symbol": "X", "price": 1, "volume": 2}"#;
+        assert!(matches!(parse_line(line, &names), Ok(Record::Tick(_))));
+        let dup = FieldNames {
+            price: "volume".into(),
+            ..FieldNames::default()
+        };
+        assert!(dup.validate().is_err());
+    }
+
+    #[test]
+    fn every_reject_reason() {
+        use RejectKind::*;
+        assert_eq!(
+            parse_line(b"{\"category\": \"\xff\"}", &FieldNames::default())
+                .unwrap_err()
+                .kind,
+            InvalidUtf8
+        );
+        assert_eq!(kind("{\"category\": \"B\""), Malformed);
+        assert_eq!(kind("[1, 2]"), Malformed);
+        assert_eq!(kind("hello"), Malformed);
+        assert_eq!(kind("{'category': 'B', 'value': 1"), Malformed);
+        assert_eq!(kind(r#"{"category": "B", "value": 1}"#), MissingField);
+        assert_eq!(
+            kind(r#"{"stock_code": "A", "timestamp": 1, "volume": 1}"#),
+            MissingField
+        );
+        assert_eq!(kind(r#"{"timestamp": 1, "value": 1}"#), UnknownShape);
+        let tick = |price: &str, volume: &str, ts: &str| {
+            format!(
+                r#"{{"stock_code": "A", "timestamp": {ts}, "price": {price}, "volume": {volume}}}"#
+            )
+        };
+        for (price, volume, ts) in [
+            ("-1", "1", "1"),
+            ("\"1.0\"", "1", "1"),
+            ("null", "1", "1"),
+            ("1e999", "1", "1"),
+            ("1", "-5", "1"),
+            ("1", "1.5", "1"),
+            ("1", "1", "\"yesterday\""),
+            ("1", "1", "-3"),
+            ("1", "1", "true"),
+        ] {
+            assert_eq!(
+                kind(&tick(price, volume, ts)),
+                InvalidField,
+                "{price} {volume} {ts}"
+            );
+        }
+        assert_eq!(
+            kind("{'stock_code': 'A', 'timestamp': 1, 'price': nan, 'volume': 1}"),
+            InvalidField
+        );
+        assert_eq!(
+            kind(r#"{"stock_code": "", "timestamp": 1, "price": 1, "volume": 1}"#),
+            InvalidField
+        );
+        assert_eq!(
+            kind(r#"{"category": "B", "category": "C", "timestamp": 1, "value": 1}"#),
+            Malformed
+        );
+    }
+}

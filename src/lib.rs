@@ -1,0 +1,3 @@
+//! tickflow: event-time moving averages and category means over streams, on timely dataflow.
+
+pub mod event;
