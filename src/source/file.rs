@@ -1,0 +1,202 @@
+//! A byte range of a file: one partition of a file source.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::{Item, LineSplitter, Partition, Piece, Poll, Position, SourceError};
+
+/// Bytes read per poll: large enough to amortise the call, small enough to keep polls short.
+const CHUNK: usize = 256 * 1024;
+
+/// The lines that start inside one byte range of a file.
+///
+/// A file of `n` bytes is cut into `splits` ranges; a line belongs to the range it starts in, so
+/// every line is read exactly once whatever the number of workers.
+pub struct FileSplit {
+    source: String,
+    index: usize,
+    file: File,
+    path: String,
+    /// First byte of the first line of this split.
+    start: u64,
+    /// Lines starting at or after this offset belong to the next split.
+    end: u64,
+    splitter: LineSplitter,
+    buf: Vec<u8>,
+    done: bool,
+    /// Lines before `start`, counted on first need (only rejects need absolute line numbers).
+    lines_before: Option<u64>,
+}
+
+impl FileSplit {
+    /// Opens split `index` of `splits` of the file at `path`.
+    pub fn open(
+        path: &Path,
+        source: String,
+        index: usize,
+        splits: usize,
+        max_line: usize,
+    ) -> Result<FileSplit, SourceError> {
+        let shown = path.display().to_string();
+        let open_err = |source| SourceError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let mut file = File::open(path).map_err(open_err)?;
+        let len = file.metadata().map_err(open_err)?.len();
+        let range = |i: usize| (u128::from(len) * i as u128 / splits as u128) as u64;
+        let (raw_start, end) = (range(index), range(index + 1));
+        // A split starts at the first line that begins inside it: skip the tail of a line that
+        // began in the previous split (the byte before `raw_start` tells whether there is one).
+        let start = if raw_start == 0 {
+            0
+        } else {
+            file.seek(SeekFrom::Start(raw_start - 1))
+                .map_err(open_err)?;
+            let mut skipped = 0u64;
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = file.read(&mut buf).map_err(open_err)?;
+                if n == 0 {
+                    break raw_start - 1 + skipped;
+                }
+                if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+                    break raw_start + skipped + i as u64;
+                }
+                skipped += n as u64;
+            }
+        };
+        file.seek(SeekFrom::Start(start)).map_err(open_err)?;
+        Ok(FileSplit {
+            source,
+            index,
+            file,
+            path: shown,
+            start,
+            end,
+            splitter: LineSplitter::new(max_line, start),
+            buf: vec![0; CHUNK],
+            done: start >= end,
+            lines_before: None,
+        })
+    }
+
+    fn count_lines_before(&self) -> u64 {
+        let Ok(mut f) = File::open(&self.path) else {
+            return 0;
+        };
+        let (mut left, mut lines) = (self.start, 0u64);
+        let mut buf = vec![0u8; CHUNK];
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            match f.read(&mut buf[..want]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+                    left -= n as u64;
+                }
+            }
+        }
+        lines
+    }
+}
+
+impl Partition for FileSplit {
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    fn poll(&mut self, out: &mut dyn FnMut(Item<'_>)) -> Poll {
+        if self.done {
+            return Poll::Done;
+        }
+        let end = self.end;
+        let mut past_end = false;
+        let mut emit = |piece: Piece<'_>| {
+            let pos = match &piece {
+                Piece::Line(_, p) | Piece::Oversized(_, p) => *p,
+            };
+            if pos.offset >= end {
+                past_end = true;
+                return false;
+            }
+            match piece {
+                Piece::Line(line, pos) => out(Item::Line(line, pos)),
+                Piece::Oversized(prefix, pos) => out(Item::Oversized(prefix, pos)),
+            }
+            true
+        };
+        match self.file.read(&mut self.buf) {
+            Ok(0) => {
+                self.splitter.finish(&mut emit);
+                self.done = true;
+            }
+            Ok(n) => {
+                self.splitter.feed(&self.buf[..n], &mut emit);
+                self.done = past_end;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::error!(path = %self.path, error = %e, "read failed; ending this split");
+                self.done = true;
+            }
+        }
+        if self.done {
+            Poll::Done
+        } else {
+            Poll::Ready
+        }
+    }
+
+    fn absolute_line(&mut self, position: Position) -> u64 {
+        if self.lines_before.is_none() {
+            self.lines_before = Some(self.count_lines_before());
+        }
+        self.lines_before.unwrap_or(0) + position.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Every line is read exactly once, by exactly one split, for any number of splits.
+    #[test]
+    fn splits_cover_every_line_once() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let mut want = Vec::new();
+        for i in 0..500 {
+            let line = "x".repeat(i % 37) + &i.to_string();
+            writeln!(f, "{line}").unwrap();
+            want.push(line);
+        }
+        write!(f, "last-without-newline").unwrap();
+        want.push("last-without-newline".into());
+        f.flush().unwrap();
+        for splits in [1, 2, 3, 7, 64, 1000] {
+            let mut got = Vec::new();
+            for i in 0..splits {
+                let mut s = FileSplit::open(f.path(), "t".into(), i, splits, 1 << 20).unwrap();
+                let mut lines = Vec::new();
+                while s.poll(&mut |item| {
+                    if let Item::Line(l, p) = item {
+                        lines.push((String::from_utf8(l.to_vec()).unwrap(), p));
+                    }
+                }) != Poll::Done
+                {}
+                for (l, p) in lines {
+                    let n = s.absolute_line(p) as usize;
+                    assert_eq!(want[n - 1], l, "line number of {l:?}");
+                    got.push(l);
+                }
+            }
+            assert_eq!(got, want, "{splits} splits");
+        }
+    }
+}
