@@ -1,5 +1,12 @@
 //! tickflow: event-time moving averages and category means over streams, on timely dataflow.
 
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod dataflow;
 pub mod event;
+pub mod metrics;
+pub mod row;
+pub mod sink;
 pub mod source;
 pub mod window;

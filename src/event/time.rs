@@ -6,7 +6,19 @@ use std::fmt;
 ///
 /// Timely timestamps are plain `u64` milliseconds; this newtype is what the rest of the code
 /// speaks so that units never get mixed up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct EventTime(pub u64);
 
 /// Why a timestamp could not be turned into an [`EventTime`].

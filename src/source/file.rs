@@ -39,9 +39,9 @@ impl FileSplit {
         max_line: usize,
     ) -> Result<FileSplit, SourceError> {
         let shown = path.display().to_string();
-        let open_err = |source| SourceError::Open {
+        let open_err = |error| SourceError::Open {
             path: shown.clone(),
-            source,
+            error,
         };
         let mut file = File::open(path).map_err(open_err)?;
         let len = file.metadata().map_err(open_err)?.len();

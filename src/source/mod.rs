@@ -102,11 +102,8 @@ pub trait Partition {
 /// An error opening a source.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot open {path}: {source}; check the path and permissions")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot open {path}: {error}; check the path and permissions")]
+    Open { path: String, error: std::io::Error },
 }
 
 /// Everything a worker needs to open its partitions.

@@ -1,0 +1,260 @@
+//! Command-line interface: `tickflow run`, `tickflow bench`.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::config::SpecFile;
+use crate::event::FieldNames;
+use crate::sink::Format;
+use crate::source::{GeneratorSpec, Kinds};
+
+/// Event-time moving averages and category means over streams.
+#[derive(Debug, Parser)]
+#[command(name = "tickflow", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline; with no arguments, the live demo (generator to stdout).
+    Run(Box<RunArgs>),
+    /// Measure throughput of the whole dataflow with output discarded.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Pipeline spec (TOML, see dataflows/); flags override it.
+    pub spec: Option<PathBuf>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Print a progress line to stderr every 2 s (default: on for a terminal or a live generator).
+    #[arg(long, conflicts_with = "quiet")]
+    pub progress: bool,
+    /// No progress line and no summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// timely's process-cluster flags (`-h` is the hostfile, so help is `--help` only).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Number of processes in the cluster.
+    #[arg(short = 'n', long = "processes", value_name = "P")]
+    pub processes: Option<usize>,
+    /// This process's index, 0 to P-1.
+    #[arg(short = 'p', long = "process", value_name = "I")]
+    pub process: Option<usize>,
+    /// File listing `host:port` of every process, one a line, in process order.
+    #[arg(short = 'h', long = "hostfile", value_name = "HOSTFILE")]
+    pub hostfile: Option<PathBuf>,
+}
+
+/// Flags that override the pipeline spec.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PipelineArgs {
+    /// Input: `generator`, `file:PATH`, or `-` for stdin; repeat to read several.
+    #[arg(long = "source", value_name = "URI")]
+    pub sources: Vec<String>,
+    /// Output: `stdout`, `file:PATH` or `discard`; repeat for several.
+    #[arg(long = "sink", value_name = "URI")]
+    pub sinks: Vec<String>,
+    /// Output format of stdout and file sinks.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Where rejected and late records go (JSON lines); default stderr.
+    #[arg(long, value_name = "PATH")]
+    pub rejects: Option<String>,
+    /// Worker threads.
+    #[arg(short = 'w', long = "workers", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Pipeline name (default: the spec's file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Window length, e.g. 60s.
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+    /// Window slide, e.g. 1s; equal to --window for tumbling windows.
+    #[arg(long, value_name = "DURATION")]
+    pub slide: Option<String>,
+    /// How far out of order events may arrive before they are late.
+    #[arg(long, value_name = "DURATION")]
+    pub max_out_of_orderness: Option<String>,
+    /// Wall time without input after which a partition stops holding back the watermark.
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Keep readings with value below this (default 90).
+    #[arg(long, value_name = "X")]
+    pub keep_below: Option<f64>,
+    /// Keep readings with value above this.
+    #[arg(long, value_name = "X")]
+    pub keep_above: Option<f64>,
+    /// Keep every reading (no outlier filter).
+    #[arg(long, conflicts_with_all = ["keep_below", "keep_above"])]
+    pub no_filter: bool,
+    /// Lines longer than this many bytes are rejected.
+    #[arg(long, value_name = "BYTES")]
+    pub max_line_bytes: Option<usize>,
+    /// Input key of the event time (default `timestamp`).
+    #[arg(long, value_name = "KEY")]
+    pub timestamp_field: Option<String>,
+    /// Input key of a tick's symbol (default `stock_code`).
+    #[arg(long, value_name = "KEY")]
+    pub symbol_field: Option<String>,
+    /// Input key of a tick's price (default `price`).
+    #[arg(long, value_name = "KEY")]
+    pub price_field: Option<String>,
+    /// Input key of a tick's volume (default `volume`).
+    #[arg(long, value_name = "KEY")]
+    pub volume_field: Option<String>,
+    /// Input key of a reading's value (default `value`).
+    #[arg(long, value_name = "KEY")]
+    pub value_field: Option<String>,
+    /// Input key of a reading's category (default `category`).
+    #[arg(long, value_name = "KEY")]
+    pub category_field: Option<String>,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+}
+
+/// Generator settings.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GeneratorArgs {
+    /// Generator: events per second (0 = as fast as possible; event time then advances 0.5 ms
+    /// per event).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Generator: stop after this many events.
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Generator: number of symbols (SYM001, SYM002, ...).
+    #[arg(long)]
+    pub symbols: Option<usize>,
+    /// Generator: reading categories, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Option<Vec<String>>,
+    /// Generator: random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Generator: which records to make.
+    #[arg(long, value_enum)]
+    pub kind: Option<Kinds>,
+    /// Generator: event time of the first event (RFC 3339) or `now`.
+    #[arg(long)]
+    pub start: Option<String>,
+}
+
+impl PipelineArgs {
+    /// Writes every flag that was given over the spec.
+    pub fn apply(&self, spec: &mut SpecFile) {
+        fn set<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        }
+        if !self.sources.is_empty() {
+            spec.sources = Some(self.sources.clone());
+        }
+        if !self.sinks.is_empty() {
+            spec.sinks = Some(self.sinks.clone());
+        }
+        set(&mut spec.format, &self.format);
+        set(&mut spec.rejects, &self.rejects);
+        set(&mut spec.workers, &self.workers);
+        set(&mut spec.name, &self.name);
+        set(&mut spec.max_line_bytes, &self.max_line_bytes);
+        set(&mut spec.window.length, &self.window);
+        set(&mut spec.window.slide, &self.slide);
+        set(
+            &mut spec.event_time.max_out_of_orderness,
+            &self.max_out_of_orderness,
+        );
+        set(&mut spec.event_time.idle_timeout, &self.idle_timeout);
+        if self.no_filter {
+            spec.filter.disabled = Some(true);
+        }
+        if self.keep_below.is_some() || self.keep_above.is_some() {
+            spec.filter.disabled = Some(false);
+        }
+        set(&mut spec.filter.keep_below, &self.keep_below);
+        set(&mut spec.filter.keep_above, &self.keep_above);
+        let fields = spec.fields.get_or_insert_with(FieldNames::default);
+        for (slot, value) in [
+            (&mut fields.timestamp, &self.timestamp_field),
+            (&mut fields.symbol, &self.symbol_field),
+            (&mut fields.price, &self.price_field),
+            (&mut fields.volume, &self.volume_field),
+            (&mut fields.value, &self.value_field),
+            (&mut fields.category, &self.category_field),
+        ] {
+            if let Some(v) = value {
+                slot.clone_from(v);
+            }
+        }
+        let g = &self.generator;
+        let gen = spec.generator.get_or_insert_with(GeneratorSpec::default);
+        if let Some(v) = g.rate {
+            gen.rate = v;
+        }
+        if g.events.is_some() {
+            gen.events = g.events;
+        }
+        if let Some(v) = g.symbols {
+            gen.symbols = v;
+        }
+        if let Some(v) = &g.categories {
+            gen.categories.clone_from(v);
+        }
+        if let Some(v) = g.seed {
+            gen.seed = v;
+        }
+        if let Some(v) = g.kind {
+            gen.kinds = v;
+        }
+        if let Some(v) = &g.start {
+            gen.start.clone_from(v);
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Input: `generator` (default) or `file:PATH`.
+    #[arg(long, default_value = "generator")]
+    pub source: String,
+    /// Worker counts to measure, comma-separated.
+    #[arg(
+        short = 'w',
+        long = "workers",
+        value_delimiter = ',',
+        default_value = "1,2"
+    )]
+    pub workers: Vec<usize>,
+    /// Generator events per configuration.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub events: u64,
+    /// Generator symbols.
+    #[arg(long, default_value_t = 100)]
+    pub symbols: usize,
+    /// Window length.
+    #[arg(long, default_value = "60s")]
+    pub window: String,
+    /// Window slide.
+    #[arg(long, default_value = "1s")]
+    pub slide: String,
+    /// Runs per configuration; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Print results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,280 @@
+//! The pipeline spec: a `dataflows/*.toml` file, overridden by command-line flags, validated.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::FieldNames;
+use crate::sink::{Format, SinkSpec};
+use crate::source::{GeneratorSpec, SourceSpec};
+use crate::window::WindowSpec;
+
+/// A spec or flag that cannot be used, naming the setting and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline spec {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("pipeline spec {path} is invalid: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid setting `{setting}`: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(setting: &'static str, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        message: message.to_string(),
+    }
+}
+
+/// The pipeline spec as written in TOML; every field optional, unknown fields refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpecFile {
+    pub name: Option<String>,
+    pub sources: Option<Vec<String>>,
+    pub sinks: Option<Vec<String>>,
+    pub format: Option<Format>,
+    /// Where rejects go: a file path, or "stderr".
+    pub rejects: Option<String>,
+    pub workers: Option<usize>,
+    pub max_line_bytes: Option<usize>,
+    pub window: WindowSection,
+    pub event_time: EventTimeSection,
+    pub filter: FilterSection,
+    pub fields: Option<FieldNames>,
+    pub generator: Option<GeneratorSpec>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowSection {
+    /// e.g. "60s"
+    pub length: Option<String>,
+    /// e.g. "1s"
+    pub slide: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventTimeSection {
+    pub max_out_of_orderness: Option<String>,
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterSection {
+    /// Keep readings with `value < keep_below` (default 90).
+    pub keep_below: Option<f64>,
+    /// Keep readings with `value > keep_above` (default: no lower bound).
+    pub keep_above: Option<f64>,
+    /// Keep every reading.
+    pub disabled: Option<bool>,
+}
+
+impl SpecFile {
+    /// Reads a spec; relative paths in it are resolved against the spec's own directory.
+    pub fn load(path: &Path) -> Result<SpecFile, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: shown.clone(),
+            error,
+        })?;
+        let mut spec: SpecFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: shown,
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |uri: &str, prefix: &str| match uri.strip_prefix(prefix) {
+            Some(p) if Path::new(p).is_relative() => {
+                format!("{prefix}{}", base.join(p).display())
+            }
+            _ => uri.to_string(),
+        };
+        if let Some(sources) = &mut spec.sources {
+            sources.iter_mut().for_each(|s| *s = rebase(s, "file:"));
+        }
+        if let Some(sinks) = &mut spec.sinks {
+            sinks.iter_mut().for_each(|s| *s = rebase(s, "file:"));
+        }
+        if let Some(r) = &mut spec.rejects {
+            if r != "stderr" {
+                *r = rebase(r, "");
+            }
+        }
+        if spec.name.is_none() {
+            spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        Ok(spec)
+    }
+}
+
+/// Which readings pass the outlier filter (both bounds exclusive).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReadingFilter {
+    pub keep_below: Option<f64>,
+    pub keep_above: Option<f64>,
+}
+
+impl ReadingFilter {
+    #[inline]
+    pub fn keeps(&self, value: f64) -> bool {
+        self.keep_below.is_none_or(|b| value < b) && self.keep_above.is_none_or(|a| value > a)
+    }
+}
+
+/// A validated pipeline: everything a run needs.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub name: String,
+    pub sources: Vec<SourceSpec>,
+    pub sinks: Vec<SinkSpec>,
+    pub format: Format,
+    /// `None`: rejects go to stderr.
+    pub rejects: Option<PathBuf>,
+    pub workers: usize,
+    pub window: WindowSpec,
+    pub max_out_of_orderness: Duration,
+    pub idle_timeout: Duration,
+    pub filter: ReadingFilter,
+    pub fields: FieldNames,
+    pub generator: GeneratorSpec,
+    pub max_line_bytes: usize,
+}
+
+/// Default line limit: 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+impl Pipeline {
+    /// Validates a spec (already merged with command-line overrides).
+    pub fn from_spec(spec: SpecFile) -> Result<Pipeline, ConfigError> {
+        let sources = spec
+            .sources
+            .unwrap_or_else(|| vec!["generator".into()])
+            .iter()
+            .map(|s| SourceSpec::parse(s).map_err(|e| invalid("source", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if sources.is_empty() {
+            return Err(invalid("source", "at least one source is needed"));
+        }
+        if sources.iter().filter(|s| **s == SourceSpec::Stdin).count() > 1 {
+            return Err(invalid("source", "stdin can be read only once"));
+        }
+        let sinks = spec
+            .sinks
+            .unwrap_or_else(|| vec!["stdout".into()])
+            .iter()
+            .map(|s| SinkSpec::parse(s).map_err(|e| invalid("sink", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let duration = |setting: &'static str, text: Option<String>, default: &str| {
+            let text = text.unwrap_or_else(|| default.to_string());
+            humantime::parse_duration(&text).map_err(|e| {
+                invalid(
+                    setting,
+                    format!("{text:?} is not a duration ({e}); write e.g. 60s, 500ms, 1h"),
+                )
+            })
+        };
+        let length = duration("window.length", spec.window.length, "60s")?;
+        let slide = duration("window.slide", spec.window.slide, "1s")?;
+        let window = WindowSpec::new(length, slide).map_err(|e| invalid("window", e))?;
+        let max_out_of_orderness = duration(
+            "event_time.max_out_of_orderness",
+            spec.event_time.max_out_of_orderness,
+            "5s",
+        )?;
+        let idle_timeout = duration(
+            "event_time.idle_timeout",
+            spec.event_time.idle_timeout,
+            "10s",
+        )?;
+        let filter = if spec.filter.disabled == Some(true) {
+            ReadingFilter {
+                keep_below: None,
+                keep_above: None,
+            }
+        } else {
+            ReadingFilter {
+                keep_below: Some(spec.filter.keep_below.unwrap_or(90.0)),
+                keep_above: spec.filter.keep_above,
+            }
+        };
+        for (setting, bound) in [
+            ("filter.keep_below", filter.keep_below),
+            ("filter.keep_above", filter.keep_above),
+        ] {
+            if bound.is_some_and(|b| !b.is_finite()) {
+                return Err(invalid(setting, "must be a finite number"));
+            }
+        }
+        let fields = spec.fields.unwrap_or_default();
+        fields.validate().map_err(|e| invalid("fields", e))?;
+        let generator = spec.generator.unwrap_or_default();
+        if sources.contains(&SourceSpec::Generator) {
+            generator.validate().map_err(|e| invalid("generator", e))?;
+        }
+        let workers = spec.workers.unwrap_or(1);
+        if workers == 0 || workers > 1024 {
+            return Err(invalid(
+                "workers",
+                format!("{workers} is not between 1 and 1024"),
+            ));
+        }
+        let max_line_bytes = spec.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES);
+        if max_line_bytes < 64 {
+            return Err(invalid("max_line_bytes", "must be at least 64"));
+        }
+        let name = spec.name.unwrap_or_else(|| "tickflow".into());
+        Ok(Pipeline {
+            name,
+            sources,
+            sinks,
+            format: spec.format.unwrap_or_default(),
+            rejects: spec.rejects.filter(|r| r != "stderr").map(PathBuf::from),
+            workers,
+            window,
+            max_out_of_orderness,
+            idle_timeout,
+            filter,
+            fields,
+            generator,
+            max_line_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let p = Pipeline::from_spec(SpecFile::default()).unwrap();
+        assert_eq!(p.sources, vec![SourceSpec::Generator]);
+        assert_eq!(p.sinks, vec![SinkSpec::Stdout]);
+        assert_eq!(p.window.length(), Duration::from_secs(60));
+        assert_eq!(p.window.slide(), Duration::from_secs(1));
+        assert_eq!(p.max_out_of_orderness, Duration::from_secs(5));
+        assert_eq!(p.idle_timeout, Duration::from_secs(10));
+        assert!(p.filter.keeps(89.99) && !p.filter.keeps(90.0));
+    }
+
+    #[test]
+    fn refuses_bad_settings_by_name() {
+        let bad = |f: fn(&mut SpecFile)| {
+            let mut s = SpecFile::default();
+            f(&mut s);
+            Pipeline::from_spec(s).unwrap_err().to_string()
+        };
+        assert!(bad(|s| s.window.slide = Some("7s".into())).contains("window"));
+        assert!(bad(|s| s.window.length = Some("soon".into())).contains("window.length"));
+        assert!(bad(|s| s.sources = Some(vec!["ftp://x".into()])).contains("source"));
+        assert!(bad(|s| s.workers = Some(0)).contains("workers"));
+        assert!(toml::from_str::<SpecFile>("nmae = 'typo'").is_err());
+    }
+}

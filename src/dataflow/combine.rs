@@ -1,0 +1,100 @@
+//! Pre-aggregates a batch of records by (key, pane) before they are exchanged between workers.
+
+use std::hash::{Hash, Hasher};
+
+use hashbrown::{Equivalent, HashMap};
+use rustc_hash::FxBuildHasher;
+
+use super::Partial;
+use crate::window::{Aggregate, ReadingAgg, TickAgg};
+
+/// A borrowed `(key, pane)` that finds an owned `(String, u64)` entry without allocating.
+struct KeyRef<'a>(&'a str, u64);
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // Must match the derived hash of `(String, u64)`.
+        self.0.hash(h);
+        self.1.hash(h);
+    }
+}
+
+impl Equivalent<(String, u64)> for KeyRef<'_> {
+    fn equivalent(&self, key: &(String, u64)) -> bool {
+        self.1 == key.1 && self.0 == key.0
+    }
+}
+
+/// Partial aggregates of the records read in one activation, keyed by (key, pane).
+#[derive(Default)]
+pub struct Combiner {
+    ticks: HashMap<(String, u64), TickAgg, FxBuildHasher>,
+    readings: HashMap<(String, u64), ReadingAgg, FxBuildHasher>,
+}
+
+impl Combiner {
+    #[inline]
+    pub fn add_tick(&mut self, symbol: &str, pane: u64, agg: TickAgg) {
+        add(&mut self.ticks, symbol, pane, agg);
+    }
+
+    #[inline]
+    pub fn add_reading(&mut self, category: &str, pane: u64, agg: ReadingAgg) {
+        add(&mut self.readings, category, pane, agg);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ticks.is_empty() && self.readings.is_empty()
+    }
+
+    /// Empties the combiner into partials ready to send.
+    pub fn drain(&mut self) -> impl Iterator<Item = Partial> + '_ {
+        let ticks = self
+            .ticks
+            .drain()
+            .map(|((symbol, pane), agg)| Partial::Tick { symbol, pane, agg });
+        let readings = self
+            .readings
+            .drain()
+            .map(|((category, pane), agg)| Partial::Reading {
+                category,
+                pane,
+                agg,
+            });
+        ticks.chain(readings)
+    }
+}
+
+#[inline]
+fn add<A: Aggregate>(
+    map: &mut HashMap<(String, u64), A, FxBuildHasher>,
+    key: &str,
+    pane: u64,
+    agg: A,
+) {
+    match map.get_mut(&KeyRef(key, pane)) {
+        Some(a) => a.merge(&agg),
+        None => {
+            map.insert((key.to_owned(), pane), agg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combines_by_key_and_pane() {
+        let mut c = Combiner::default();
+        c.add_tick("A", 1, TickAgg::of(10.0, 1));
+        c.add_tick("A", 1, TickAgg::of(20.0, 3));
+        c.add_tick("A", 2, TickAgg::of(5.0, 1));
+        c.add_reading("A", 1, ReadingAgg::of(1.0));
+        let mut out: Vec<_> = c.drain().map(|p| format!("{p:?}")).collect();
+        out.sort();
+        assert_eq!(out.len(), 3);
+        assert!(out[1].contains("ticks: 2") && out[1].contains("sum_notional: 70.0"));
+        assert!(c.is_empty());
+    }
+}

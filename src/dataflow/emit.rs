@@ -1,0 +1,44 @@
+//! The sink operator: writes each worker's rows to every configured sink.
+
+use std::sync::Arc;
+
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+
+use super::Shared;
+use crate::row::WindowRow;
+
+/// Extension trait: `rows.emit(shared)`.
+pub trait Emit {
+    /// Writes rows as they come; each batch is written whole and flushed.
+    fn emit(self, shared: Arc<Shared>);
+}
+
+impl Emit for Stream<'_, u64, Vec<WindowRow>> {
+    fn emit(self, shared: Arc<Shared>) {
+        let mut batch: Vec<WindowRow> = Vec::new();
+        let mut scratch = Vec::new();
+        self.sink(Pipeline, "Emit", move |(input, _frontier)| {
+            input.for_each_time(|_time, data| {
+                for rows in data {
+                    batch.append(rows);
+                }
+            });
+            if batch.is_empty() {
+                return;
+            }
+            for sink in &shared.sinks {
+                let written = sink
+                    .write_rows(&batch, &mut scratch)
+                    .and_then(|()| sink.flush());
+                match written {
+                    Ok(()) => {}
+                    Err(e) if e.is_broken_pipe() => shared.stop(),
+                    Err(e) => shared.fail(e.to_string()),
+                }
+            }
+            batch.clear();
+        });
+    }
+}

@@ -1,0 +1,36 @@
+//! What sources send to the window operators: per-key, per-pane partial aggregates.
+
+use std::hash::{Hash, Hasher};
+
+use serde::{Deserialize, Serialize};
+
+use crate::window::{ReadingAgg, TickAgg};
+
+/// A pane's partial aggregate for one key, pre-combined on the worker that read the events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Partial {
+    Tick {
+        symbol: String,
+        pane: u64,
+        agg: TickAgg,
+    },
+    Reading {
+        category: String,
+        pane: u64,
+        agg: ReadingAgg,
+    },
+}
+
+impl Partial {
+    /// The worker-routing hash: the same key always goes to the same worker, in every process
+    /// (FxHash is deterministic, unlike std's randomly seeded hasher).
+    pub fn route(&self) -> u64 {
+        let mut h = rustc_hash::FxHasher::default();
+        match self {
+            Partial::Tick { symbol, .. } => (0u8, symbol.as_str()).hash(&mut h),
+            Partial::Reading { category, .. } => (1u8, category.as_str()).hash(&mut h),
+        }
+        // Fx leaves low bits weak for short keys; timely routes on the low bits.
+        h.finish().rotate_left(26)
+    }
+}

@@ -1,0 +1,189 @@
+//! Encodes result rows as JSON lines or CSV.
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::row::WindowRow;
+
+/// Text format of stdout and file sinks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+    /// Comma-separated values with a header; ticks and readings share one column set.
+    Csv,
+}
+
+/// CSV columns: the union of both row kinds, empty where a kind has no such field.
+pub const CSV_HEADER: &str = "kind,symbol,category,window_start,window_end,avg_price,min_price,max_price,vwap,ticks,volume,mean_value,readings";
+
+/// Appends `row` in `format` to `out`, newline included.
+pub fn encode(row: &WindowRow, format: Format, out: &mut Vec<u8>) {
+    match format {
+        Format::Jsonl => encode_json(row, out),
+        Format::Csv => encode_csv(row, out),
+    }
+}
+
+fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
+    // Field order is part of the output contract; serde_json prints floats with ryu, the
+    // shortest text that reads back as the same f64.
+    #[derive(Serialize)]
+    struct SymbolAverage<'a> {
+        kind: &'static str,
+        symbol: &'a str,
+        window_start: String,
+        window_end: String,
+        avg_price: f64,
+        min_price: f64,
+        max_price: f64,
+        vwap: Option<f64>,
+        ticks: u64,
+        volume: u64,
+    }
+    #[derive(Serialize)]
+    struct CategoryMean<'a> {
+        kind: &'static str,
+        category: &'a str,
+        window_start: String,
+        window_end: String,
+        mean_value: f64,
+        readings: u64,
+    }
+    let written = match row {
+        WindowRow::SymbolAverage {
+            symbol,
+            start,
+            end,
+            agg,
+        } => serde_json::to_writer(
+            &mut *out,
+            &SymbolAverage {
+                kind: row.kind(),
+                symbol,
+                window_start: start.to_string(),
+                window_end: end.to_string(),
+                avg_price: agg.avg_price(),
+                min_price: agg.min_price,
+                max_price: agg.max_price,
+                vwap: agg.vwap(),
+                ticks: agg.ticks,
+                volume: agg.volume,
+            },
+        ),
+        WindowRow::CategoryMean {
+            category,
+            start,
+            end,
+            agg,
+        } => serde_json::to_writer(
+            &mut *out,
+            &CategoryMean {
+                kind: row.kind(),
+                category,
+                window_start: start.to_string(),
+                window_end: end.to_string(),
+                mean_value: agg.mean(),
+                readings: agg.readings,
+            },
+        ),
+    };
+    written.expect("serializing to a Vec cannot fail: all floats are finite");
+    out.push(b'\n');
+}
+
+fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
+    let f = |x: f64| ryu::Buffer::new().format(x).to_string();
+    let cells: [String; 13] = match row {
+        WindowRow::SymbolAverage {
+            symbol,
+            start,
+            end,
+            agg,
+        } => [
+            row.kind().into(),
+            csv_quote(symbol),
+            String::new(),
+            start.to_string(),
+            end.to_string(),
+            f(agg.avg_price()),
+            f(agg.min_price),
+            f(agg.max_price),
+            agg.vwap().map(f).unwrap_or_default(),
+            agg.ticks.to_string(),
+            agg.volume.to_string(),
+            String::new(),
+            String::new(),
+        ],
+        WindowRow::CategoryMean {
+            category,
+            start,
+            end,
+            agg,
+        } => [
+            row.kind().into(),
+            String::new(),
+            csv_quote(category),
+            start.to_string(),
+            end.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            f(agg.mean()),
+            agg.readings.to_string(),
+        ],
+    };
+    let _ = writeln!(out, "{}", cells.join(","));
+}
+
+/// Quotes a CSV cell when it holds a separator, quote or line break (RFC 4180).
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventTime;
+    use crate::window::{ReadingAgg, TickAgg};
+
+    #[test]
+    fn json_fields_in_contract_order() {
+        let mut agg = TickAgg::of(151.0, 10);
+        crate::window::Aggregate::merge(&mut agg, &TickAgg::of(155.3, 30));
+        let row = WindowRow::SymbolAverage {
+            symbol: "SYM001".into(),
+            start: EventTime(1_763_630_941_000),
+            end: EventTime(1_763_631_001_000),
+            agg,
+        };
+        let mut out = Vec::new();
+        encode(&row, Format::Jsonl, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"kind\":\"symbol_average\",\"symbol\":\"SYM001\",\"window_start\":\"2025-11-20T09:29:01Z\",\"window_end\":\"2025-11-20T09:30:01Z\",\"avg_price\":153.15,\"min_price\":151.0,\"max_price\":155.3,\"vwap\":154.225,\"ticks\":2,\"volume\":40}\n"
+        );
+        let row = WindowRow::CategoryMean {
+            category: "a,\"b\"".into(),
+            start: EventTime(0),
+            end: EventTime(1000),
+            agg: ReadingAgg::of(0.1),
+        };
+        let mut out = Vec::new();
+        encode(&row, Format::Csv, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "category_mean,,\"a,\"\"b\"\"\",1970-01-01T00:00:00Z,1970-01-01T00:00:01Z,,,,,,,0.1,1\n"
+        );
+    }
+}

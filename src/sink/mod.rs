@@ -1,0 +1,67 @@
+//! Where results and rejects go.
+
+mod encode;
+mod rejects;
+mod text;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use encode::{encode, Format, CSV_HEADER};
+pub use rejects::{encode_reject, RejectRecord, RejectSink};
+pub use text::TextSink;
+
+/// Which sink to write results to, as written after `--sink`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkSpec {
+    /// `stdout`
+    Stdout,
+    /// `file:PATH`, truncated at start.
+    File(PathBuf),
+    /// `discard`: compute everything, write nothing (benchmarks).
+    Discard,
+}
+
+/// A `--sink` value that names no known sink.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sink {0:?}: expected `stdout`, `file:PATH` or `discard`")]
+pub struct UnknownSink(pub String);
+
+impl SinkSpec {
+    pub fn parse(uri: &str) -> Result<SinkSpec, UnknownSink> {
+        match uri {
+            "stdout" | "-" => Ok(SinkSpec::Stdout),
+            "discard" => Ok(SinkSpec::Discard),
+            _ => match uri.strip_prefix("file:") {
+                Some(p) if !p.is_empty() => Ok(SinkSpec::File(PathBuf::from(p))),
+                _ => Err(UnknownSink(uri.to_string())),
+            },
+        }
+    }
+}
+
+impl fmt::Display for SinkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkSpec::Stdout => f.write_str("stdout"),
+            SinkSpec::File(p) => write!(f, "file:{}", p.display()),
+            SinkSpec::Discard => f.write_str("discard"),
+        }
+    }
+}
+
+/// An error setting up or writing a sink.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot create {path}: {error}; check that the directory exists and is writable")]
+    Create { path: String, error: std::io::Error },
+    #[error("writing results to {sink} failed: {error}")]
+    Write { sink: String, error: std::io::Error },
+}
+
+impl SinkError {
+    /// The reader of a pipe went away (`tickflow run | head`): stop quietly, as Unix tools do.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, SinkError::Write { error, .. } if error.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}

@@ -1,0 +1,83 @@
+//! Stdout and file sinks: encoded rows appended to one shared writer.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::Mutex;
+
+use super::{encode, Format, SinkError, SinkSpec, CSV_HEADER};
+use crate::row::WindowRow;
+
+/// A text sink shared by all workers of a process; each worker writes whole batches.
+pub struct TextSink {
+    name: String,
+    format: Format,
+    out: Option<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl TextSink {
+    /// Opens the sink (a file is created or truncated) and writes the CSV header if any.
+    pub fn open(spec: &SinkSpec, format: Format) -> Result<TextSink, SinkError> {
+        let out: Option<Box<dyn Write + Send>> = match spec {
+            SinkSpec::Stdout => Some(Box::new(BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            ))),
+            SinkSpec::File(path) => {
+                let file = File::create(path).map_err(|error| SinkError::Create {
+                    path: path.display().to_string(),
+                    error,
+                })?;
+                Some(Box::new(BufWriter::with_capacity(1 << 20, file)))
+            }
+            SinkSpec::Discard => None,
+        };
+        let sink = TextSink {
+            name: spec.to_string(),
+            format,
+            out: out.map(Mutex::new),
+        };
+        if format == Format::Csv {
+            sink.write_encoded(format!("{CSV_HEADER}\n").as_bytes())?;
+        }
+        Ok(sink)
+    }
+
+    /// Encodes and writes `rows` as one block, so lines of different workers never interleave.
+    pub fn write_rows<'a>(
+        &self,
+        rows: impl IntoIterator<Item = &'a WindowRow>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), SinkError> {
+        if self.out.is_none() {
+            return Ok(());
+        }
+        scratch.clear();
+        for row in rows {
+            encode(row, self.format, scratch);
+        }
+        self.write_encoded(scratch)
+    }
+
+    fn write_encoded(&self, bytes: &[u8]) -> Result<(), SinkError> {
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
+        let mut out = out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        out.write_all(bytes).map_err(|error| SinkError::Write {
+            sink: self.name.clone(),
+            error,
+        })
+    }
+
+    /// Flushes buffered rows; called when the frontier passes so results are never held back.
+    pub fn flush(&self) -> Result<(), SinkError> {
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
+        let mut out = out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        out.flush().map_err(|error| SinkError::Write {
+            sink: self.name.clone(),
+            error,
+        })
+    }
+}
