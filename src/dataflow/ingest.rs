@@ -219,10 +219,19 @@ impl Ingest {
                 t
             }
             None => {
+                // Every live partition is idle: stop holding anyone back. Follow the slowest
+                // worker that still has input, or else move up to the furthest watermark this
+                // worker's own partitions (ended ones included) have reached.
                 self.shared.set_active_watermark(self.worker, None);
                 self.shared
                     .slowest_active_watermark(self.worker)
-                    .unwrap_or(held)
+                    .unwrap_or_else(|| {
+                        self.partitions
+                            .iter()
+                            .map(|p| p.clock.watermark().0)
+                            .max()
+                            .unwrap_or(held)
+                    })
             }
         };
         Some(target.max(held))

@@ -59,9 +59,9 @@ impl RejectSink {
     /// Writes a batch of already-encoded reject lines.
     pub fn write_encoded(&self, bytes: &[u8]) -> Result<(), SinkError> {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let result =
-            out.write_all(bytes)
-                .and_then(|()| if self.eager { out.flush() } else { Ok(()) });
+        let result = out
+            .write_all(bytes)
+            .and_then(|()| if self.eager { out.flush() } else { Ok(()) });
         result.map_err(|error| SinkError::Write {
             sink: self.name.clone(),
             error,

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""An independent, naive reference for tickflow's results: every record into every window.
+
+    scripts/reference.py INPUT [--window 60] [--slide 1] [--keep-below 90] [--ooo 5]
+
+Reads JSON lines (ticks and readings), applies per-file lateness (one partition, in file order:
+a record older than max-seen minus the out-of-orderness is dropped), and prints one JSON row a
+window, in tickflow's field layout, sorted. Written without looking at tickflow's window code, to
+cross-check it; slow (O(L/S) per record), so meant for fixtures and test-sized inputs.
+"""
+import argparse
+import datetime as dt
+import json
+from collections import defaultdict
+from decimal import Decimal
+
+p = argparse.ArgumentParser()
+p.add_argument("input")
+p.add_argument("--window", type=int, default=60, help="seconds")
+p.add_argument("--slide", type=int, default=1, help="seconds")
+p.add_argument("--keep-below", type=float, default=90.0)
+p.add_argument("--ooo", type=float, default=5.0, help="max out-of-orderness, seconds")
+a = p.parse_args()
+L, S = a.window * 1000, a.slide * 1000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def millis(ts):
+    if isinstance(ts, (int, float)):
+        return int(Decimal(repr(ts)) * 1000)
+    t = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    d = t - EPOCH
+    return (d.days * 86400 + d.seconds) * 1000 + d.microseconds // 1000
+
+
+def iso(ms):
+    t = EPOCH + dt.timedelta(milliseconds=ms)
+    s = t.strftime("%Y-%m-%dT%H:%M:%S")
+    return s + (".%03d" % (ms % 1000) if ms % 1000 else "") + "Z"
+
+
+ticks = defaultdict(list)
+readings = defaultdict(list)
+max_seen = None
+for line in open(a.input, encoding="utf-8", errors="replace"):
+    try:
+        r = json.loads(line)
+        t = millis(r["timestamp"])
+    except Exception:
+        continue
+    if max_seen is not None and t < max_seen - a.ooo * 1000:
+        continue  # late
+    max_seen = t if max_seen is None else max(max_seen, t)
+    # every window end e (a multiple of S) with e - L <= t < e
+    first_end = (t // S + 1) * S
+    for e in range(first_end, t + L + 1, S):
+        if e - L <= t < e:
+            if "stock_code" in r:
+                ticks[(r["stock_code"], e)].append((float(r["price"]), int(r["volume"])))
+            elif "category" in r and r["value"] < a.keep_below:
+                readings[(r["category"], e)].append(float(r["value"]))
+
+out = []
+for (sym, e), xs in ticks.items():
+    vol = sum(v for _, v in xs)
+    out.append({"kind": "symbol_average", "symbol": sym, "window_start": iso(max(0, e - L)),
+                "window_end": iso(e), "avg_price": sum(p for p, _ in xs) / len(xs),
+                "min_price": min(p for p, _ in xs), "max_price": max(p for p, _ in xs),
+                "vwap": (sum(p * v for p, v in xs) / vol) if vol else None,
+                "ticks": len(xs), "volume": vol})
+for (cat, e), xs in readings.items():
+    out.append({"kind": "category_mean", "category": cat, "window_start": iso(max(0, e - L)),
+                "window_end": iso(e), "mean_value": sum(xs) / len(xs), "readings": len(xs)})
+out.sort(key=lambda r: (r["kind"], r.get("symbol") or r.get("category"), r["window_end"]))
+for r in out:
+    print(json.dumps(r, separators=(",", ":")))

@@ -1,0 +1,312 @@
+//! Helpers shared by the behaviour tests: run the binary, read its rows, compare, oracles.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A result row's identity: kind, key, window end.
+pub type RowKey = (String, String, String);
+
+/// The `tickflow` binary under test.
+pub fn tickflow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tickflow"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// Runs `tickflow run ARGS`, asserting it exits 0; returns the output.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = tickflow()
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running tickflow");
+    assert!(
+        out.status.success(),
+        "tickflow run {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Writes `lines` (each gets a newline) to `dir/name`.
+pub fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).expect("creating input");
+    for l in lines {
+        writeln!(f, "{l}").expect("writing input");
+    }
+    path
+}
+
+pub fn file_uri(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
+
+/// Parses JSON-lines rows, asserting each window appears once.
+pub fn rows(text: &[u8]) -> BTreeMap<RowKey, Value> {
+    let mut out = BTreeMap::new();
+    for line in String::from_utf8_lossy(text)
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let kind = v["kind"].as_str().expect("kind").to_string();
+        let key = v
+            .get("symbol")
+            .or_else(|| v.get("category"))
+            .and_then(Value::as_str)
+            .expect("key")
+            .to_string();
+        let end = v["window_end"].as_str().expect("window_end").to_string();
+        assert!(
+            out.insert((kind, key, end), v).is_none(),
+            "window emitted twice: {line}"
+        );
+    }
+    out
+}
+
+/// Asserts equal keys and windows, equal integers and strings, floats within `rel`.
+pub fn assert_rows_close(a: &BTreeMap<RowKey, Value>, b: &BTreeMap<RowKey, Value>, rel: f64) {
+    let only_a: Vec<_> = a.keys().filter(|k| !b.contains_key(*k)).take(3).collect();
+    let only_b: Vec<_> = b.keys().filter(|k| !a.contains_key(*k)).take(3).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "row sets differ ({} vs {} rows): only left {only_a:?}, only right {only_b:?}",
+        a.len(),
+        b.len()
+    );
+    for (k, va) in a {
+        let vb = &b[k];
+        let (oa, ob) = (va.as_object().unwrap(), vb.as_object().unwrap());
+        assert_eq!(
+            oa.keys().collect::<Vec<_>>(),
+            ob.keys().collect::<Vec<_>>(),
+            "fields of {k:?}"
+        );
+        for (f, x) in oa {
+            let y = &ob[f];
+            if x.is_f64() || y.is_f64() {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                let d = (x - y).abs() / x.abs().max(1e-300);
+                assert!(d <= rel, "{k:?} {f}: {x} vs {y}");
+            } else {
+                assert_eq!(x, y, "{k:?} field {f}");
+            }
+        }
+    }
+}
+
+/// Deterministic xorshift for test data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// RFC 3339 text of epoch milliseconds, without a zone (tickflow reads that as UTC).
+pub fn iso(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    // civil-from-days (Hinnant), independent of tickflow's own.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let tod = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}000",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60,
+        ms % 1000
+    )
+}
+
+/// 2025-11-20T09:30:00Z in epoch milliseconds.
+pub const T0: u64 = 1_763_631_000_000;
+
+pub fn tick_line(ms: u64, symbol: &str, price: f64, volume: u64) -> String {
+    format!(
+        r#"{{"timestamp": "{}", "stock_code": "{symbol}", "price": {price}, "volume": {volume}}}"#,
+        iso(ms)
+    )
+}
+
+pub fn reading_line(ms: u64, category: &str, value: f64) -> String {
+    format!(
+        r#"{{"timestamp": {}.{:03}, "value": {value}, "category": "{category}"}}"#,
+        ms / 1000,
+        ms % 1000
+    )
+}
+
+/// A record of the random streams below, as the oracle sees it.
+#[derive(Clone, Debug)]
+pub enum Ev {
+    Tick {
+        t: u64,
+        key: String,
+        price: f64,
+        volume: u64,
+    },
+    Reading {
+        t: u64,
+        key: String,
+        value: f64,
+    },
+}
+
+/// Random ticks and readings with disorder: most records trail the stream by up to
+/// `disorder_ms`; a few (`late_per_mille`) jump far back so they are late.
+pub fn random_events(seed: u64, n: usize, disorder_ms: u64, late_per_mille: u64) -> Vec<Ev> {
+    let mut r = Rng(seed | 1);
+    let mut clock = T0;
+    (0..n)
+        .map(|_| {
+            clock += r.below(4);
+            let mut t = clock - r.below(disorder_ms + 1).min(clock - T0);
+            if r.below(1000) < late_per_mille {
+                t = t.saturating_sub(30_000).max(T0);
+            }
+            if r.below(4) == 0 {
+                let key = ["A", "B", "C"][r.below(3) as usize].to_string();
+                Ev::Reading {
+                    t,
+                    key,
+                    value: r.below(10_000) as f64 / 100.0,
+                }
+            } else {
+                let key = format!("S{}", r.below(7));
+                Ev::Tick {
+                    t,
+                    key,
+                    price: 100.0 + r.below(10_000) as f64 / 100.0,
+                    volume: r.below(50),
+                }
+            }
+        })
+        .collect()
+}
+
+pub fn lines_of(events: &[Ev]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Ev::Tick {
+                t,
+                key,
+                price,
+                volume,
+            } => tick_line(*t, key, *price, *volume),
+            Ev::Reading { t, key, value } => reading_line(*t, key, *value),
+        })
+        .collect()
+}
+
+/// The naive oracle: one partition read in order, late records dropped, every remaining record
+/// added to every window (length `len_ms`, slide `slide_ms`) that holds it, readings filtered by
+/// `value < keep_below`. Returns rows keyed as [`rows`] does, plus the number of late records.
+pub fn oracle(
+    events: &[Ev],
+    len_ms: u64,
+    slide_ms: u64,
+    ooo_ms: u64,
+    keep_below: f64,
+) -> (BTreeMap<RowKey, Value>, usize) {
+    #[derive(Default)]
+    struct Acc {
+        n: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+        pv: f64,
+        vol: u64,
+    }
+    let mut max_seen: Option<u64> = None;
+    let mut late = 0;
+    let mut acc: BTreeMap<(String, String, u64), Acc> = BTreeMap::new();
+    for e in events {
+        let t = match e {
+            Ev::Tick { t, .. } | Ev::Reading { t, .. } => *t,
+        };
+        if max_seen.is_some_and(|m| t + ooo_ms < m) {
+            late += 1;
+            continue;
+        }
+        max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
+        let mut end = (t / slide_ms + 1) * slide_ms;
+        while end <= t + len_ms {
+            let (kind, key) = match e {
+                Ev::Tick { key, .. } => ("symbol_average", key),
+                Ev::Reading { key, value, .. } if *value < keep_below => ("category_mean", key),
+                Ev::Reading { .. } => break,
+            };
+            let a = acc
+                .entry((kind.into(), key.clone(), end))
+                .or_insert_with(|| Acc {
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    ..Acc::default()
+                });
+            a.n += 1;
+            match e {
+                Ev::Tick { price, volume, .. } => {
+                    a.sum += price;
+                    a.min = a.min.min(*price);
+                    a.max = a.max.max(*price);
+                    a.pv += price * *volume as f64;
+                    a.vol += volume;
+                }
+                Ev::Reading { value, .. } => a.sum += value,
+            }
+            end += slide_ms;
+        }
+    }
+    let rfc = |ms: u64| {
+        let s = iso(ms);
+        let base = &s[..19];
+        if ms % 1000 == 0 {
+            format!("{base}Z")
+        } else {
+            format!("{base}.{:03}Z", ms % 1000)
+        }
+    };
+    let rows = acc
+        .into_iter()
+        .map(|((kind, key, end), a)| {
+            let start = rfc(end.saturating_sub(len_ms));
+            let v = if kind == "symbol_average" {
+                serde_json::json!({"kind": kind, "symbol": key, "window_start": start,
+                    "window_end": rfc(end), "avg_price": a.sum / a.n as f64, "min_price": a.min,
+                    "max_price": a.max, "vwap": if a.vol > 0 { Some(a.pv / a.vol as f64) } else { None },
+                    "ticks": a.n, "volume": a.vol})
+            } else {
+                serde_json::json!({"kind": kind, "category": key, "window_start": start,
+                    "window_end": rfc(end), "mean_value": a.sum / a.n as f64, "readings": a.n})
+            };
+            ((kind, key, rfc(end)), v)
+        })
+        .collect();
+    (rows, late)
+}
