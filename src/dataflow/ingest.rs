@@ -264,6 +264,12 @@ struct Accept<'a> {
 
 impl Accept<'_> {
     fn item(&mut self, item: Item<'_>) {
+        // A blank line carries no record: not counted, not a reject.
+        if let Item::Line(line, _) = &item {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                return;
+            }
+        }
         self.counts.records_in += 1;
         match item {
             Item::Line(line, position) => match parse_line(line, &self.pipeline.fields) {
