@@ -9,8 +9,10 @@ window, in tickflow's field layout, sorted. Written without looking at tickflow'
 cross-check it; slow (O(L/S) per record), so meant for fixtures and test-sized inputs.
 """
 import argparse
+import ast
 import datetime as dt
 import json
+import math
 from collections import defaultdict
 from decimal import Decimal
 
@@ -46,8 +48,23 @@ readings = defaultdict(list)
 max_seen = None
 for line in open(a.input, encoding="utf-8", errors="replace"):
     try:
-        r = json.loads(line)
+        try:
+            r = json.loads(line)
+        except ValueError:
+            r = ast.literal_eval(line.strip())  # older producers' Python dict literals
         t = millis(r["timestamp"])
+        if "stock_code" in r:
+            price, volume = r["price"], r["volume"]
+            if not isinstance(price, (int, float)) or not math.isfinite(price) or price < 0:
+                continue
+            if not isinstance(volume, int) or volume < 0:
+                continue
+        elif "category" in r:
+            value = r["value"]
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+        else:
+            continue
     except Exception:
         continue
     if max_seen is not None and t < max_seen - a.ooo * 1000:

@@ -1,0 +1,64 @@
+//! Runs every spec in `dataflows/` so none rots: fixtures against their expected output,
+//! live specs bounded to a few thousand events.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn specs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows");
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("dataflows/ exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    specs.sort();
+    specs
+}
+
+fn expected_of(spec: &Path) -> PathBuf {
+    spec.with_extension("expected.jsonl")
+}
+
+#[test]
+fn every_spec_runs() {
+    let specs = specs();
+    assert!(specs.len() >= 3, "dataflows/ should hold the demo and file specs");
+    for spec in specs {
+        let shown = spec.display().to_string();
+        let expected = expected_of(&spec);
+        if expected.exists() {
+            let out = run_ok(&[&shown, "--quiet"]);
+            let want = rows(&std::fs::read(&expected).unwrap());
+            assert!(!want.is_empty(), "{shown}: empty expected output");
+            assert_rows_close(&want, &rows(&out.stdout), 1e-12);
+        } else {
+            // A live spec: bound it and check it produces well-formed windows.
+            let out = run_ok(&[&shown, "--rate", "0", "--events", "5000", "--quiet"]);
+            assert!(rows(&out.stdout).len() > 10, "{shown} produced too few rows");
+        }
+    }
+}
+
+/// The expected outputs are the independent Python reference's answer, not tickflow's own.
+#[test]
+fn expected_outputs_come_from_the_reference() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (fixture, expected, args) in [
+        ("ticks-small.jsonl", "ticks-file.expected.jsonl", vec![]),
+        ("readings-small.jsonl", "readings-file.expected.jsonl", vec!["--window", "10", "--slide", "10"]),
+    ] {
+        let out = Command::new("python3")
+            .arg(root.join("scripts/reference.py"))
+            .arg(root.join("dataflows/fixtures").join(fixture))
+            .args(&args)
+            .output()
+            .expect("python3 is needed for the reference check (CI installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let want = rows(&std::fs::read(root.join("dataflows").join(expected)).unwrap());
+        assert_rows_close(&want, &rows(&out.stdout), 0.0);
+    }
+}
