@@ -26,7 +26,10 @@ fn expected_of(spec: &Path) -> PathBuf {
 #[test]
 fn every_spec_runs() {
     let specs = specs();
-    assert!(specs.len() >= 3, "dataflows/ should hold the demo and file specs");
+    assert!(
+        specs.len() >= 3,
+        "dataflows/ should hold the demo and file specs"
+    );
     for spec in specs {
         let shown = spec.display().to_string();
         let expected = expected_of(&spec);
@@ -38,7 +41,10 @@ fn every_spec_runs() {
         } else {
             // A live spec: bound it and check it produces well-formed windows.
             let out = run_ok(&[&shown, "--rate", "0", "--events", "5000", "--quiet"]);
-            assert!(rows(&out.stdout).len() > 10, "{shown} produced too few rows");
+            assert!(
+                rows(&out.stdout).len() > 10,
+                "{shown} produced too few rows"
+            );
         }
     }
 }
@@ -49,7 +55,11 @@ fn expected_outputs_come_from_the_reference() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (fixture, expected, args) in [
         ("ticks-small.jsonl", "ticks-file.expected.jsonl", vec![]),
-        ("readings-small.jsonl", "readings-file.expected.jsonl", vec!["--window", "10", "--slide", "10"]),
+        (
+            "readings-small.jsonl",
+            "readings-file.expected.jsonl",
+            vec!["--window", "10", "--slide", "10"],
+        ),
     ] {
         let out = Command::new("python3")
             .arg(root.join("scripts/reference.py"))
@@ -57,7 +67,11 @@ fn expected_outputs_come_from_the_reference() {
             .args(&args)
             .output()
             .expect("python3 is needed for the reference check (CI installs it)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want = rows(&std::fs::read(root.join("dataflows").join(expected)).unwrap());
         assert_rows_close(&want, &rows(&out.stdout), 0.0);
     }

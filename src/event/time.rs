@@ -171,24 +171,48 @@ impl EventTime {
     }
 }
 
-impl fmt::Display for EventTime {
-    /// RFC 3339 in UTC: `2025-11-20T09:30:01Z`, with `.mmm` only when milliseconds are set.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl EventTime {
+    /// Appends RFC 3339 in UTC: `2025-11-20T09:30:01Z`, with `.mmm` only when milliseconds
+    /// are set. Written digit by digit: output encoding calls this twice per result row.
+    pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        fn two(out: &mut Vec<u8>, n: u64) {
+            out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        }
         let secs = self.0 / 1000;
         let millis = self.0 % 1000;
         let (y, m, d) = civil_from_days((secs / 86_400) as i64);
         let tod = secs % 86_400;
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            tod / 3600,
-            tod / 60 % 60,
-            tod % 60
-        )?;
+        let y = y as u64;
+        two(out, y / 100 % 100);
+        two(out, y % 100);
+        out.push(b'-');
+        two(out, u64::from(m));
+        out.push(b'-');
+        two(out, u64::from(d));
+        out.push(b'T');
+        two(out, tod / 3600);
+        out.push(b':');
+        two(out, tod / 60 % 60);
+        out.push(b':');
+        two(out, tod % 60);
         if millis != 0 {
-            write!(f, ".{millis:03}")?;
+            out.extend_from_slice(&[
+                b'.',
+                b'0' + (millis / 100) as u8,
+                b'0' + (millis / 10 % 10) as u8,
+                b'0' + (millis % 10) as u8,
+            ]);
         }
-        f.write_str("Z")
+        out.push(b'Z');
+    }
+}
+
+impl fmt::Display for EventTime {
+    /// RFC 3339 in UTC, as [`EventTime::write_rfc3339`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Vec::with_capacity(24);
+        self.write_rfc3339(&mut out);
+        f.write_str(std::str::from_utf8(&out).expect("RFC 3339 text is ASCII"))
     }
 }
 

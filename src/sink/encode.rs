@@ -4,6 +4,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::EventTime;
 use crate::row::WindowRow;
 
 /// Text format of stdout and file sinks.
@@ -28,71 +29,65 @@ pub fn encode(row: &WindowRow, format: Format, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes the row's JSON object by hand: field order is part of the output contract, and this
+/// is the hot path of every text sink. Floats go through ryu (as serde_json does), the shortest
+/// text that reads back as the same f64; strings through serde_json's escaper.
 fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
-    // Field order is part of the output contract; serde_json prints floats with ryu, the
-    // shortest text that reads back as the same f64.
-    #[derive(Serialize)]
-    struct SymbolAverage<'a> {
-        kind: &'static str,
-        symbol: &'a str,
-        window_start: String,
-        window_end: String,
-        avg_price: f64,
-        min_price: f64,
-        max_price: f64,
-        vwap: Option<f64>,
-        ticks: u64,
-        volume: u64,
-    }
-    #[derive(Serialize)]
-    struct CategoryMean<'a> {
-        kind: &'static str,
-        category: &'a str,
-        window_start: String,
-        window_end: String,
-        mean_value: f64,
-        readings: u64,
-    }
-    let written = match row {
+    let mut ints = itoa::Buffer::new();
+    let mut floats = ryu::Buffer::new();
+    let mut float = |out: &mut Vec<u8>, name: &[u8], x: f64| {
+        out.extend_from_slice(name);
+        out.extend_from_slice(floats.format_finite(x).as_bytes());
+    };
+    match row {
         WindowRow::SymbolAverage {
             symbol,
             start,
             end,
             agg,
-        } => serde_json::to_writer(
-            &mut *out,
-            &SymbolAverage {
-                kind: row.kind(),
-                symbol,
-                window_start: start.to_string(),
-                window_end: end.to_string(),
-                avg_price: agg.avg_price(),
-                min_price: agg.min_price,
-                max_price: agg.max_price,
-                vwap: agg.vwap(),
-                ticks: agg.ticks,
-                volume: agg.volume,
-            },
-        ),
+        } => {
+            out.extend_from_slice(b"{\"kind\":\"symbol_average\",\"symbol\":");
+            json_str(out, symbol);
+            window_bounds(out, *start, *end);
+            float(out, b",\"avg_price\":", agg.avg_price());
+            float(out, b",\"min_price\":", agg.min_price);
+            float(out, b",\"max_price\":", agg.max_price);
+            match agg.vwap() {
+                Some(v) => float(out, b",\"vwap\":", v),
+                None => out.extend_from_slice(b",\"vwap\":null"),
+            }
+            out.extend_from_slice(b",\"ticks\":");
+            out.extend_from_slice(ints.format(agg.ticks).as_bytes());
+            out.extend_from_slice(b",\"volume\":");
+            out.extend_from_slice(ints.format(agg.volume).as_bytes());
+        }
         WindowRow::CategoryMean {
             category,
             start,
             end,
             agg,
-        } => serde_json::to_writer(
-            &mut *out,
-            &CategoryMean {
-                kind: row.kind(),
-                category,
-                window_start: start.to_string(),
-                window_end: end.to_string(),
-                mean_value: agg.mean(),
-                readings: agg.readings,
-            },
-        ),
-    };
-    written.expect("serializing to a Vec cannot fail: all floats are finite");
-    out.push(b'\n');
+        } => {
+            out.extend_from_slice(b"{\"kind\":\"category_mean\",\"category\":");
+            json_str(out, category);
+            window_bounds(out, *start, *end);
+            float(out, b",\"mean_value\":", agg.mean());
+            out.extend_from_slice(b",\"readings\":");
+            out.extend_from_slice(ints.format(agg.readings).as_bytes());
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing a string to a Vec cannot fail");
+}
+
+fn window_bounds(out: &mut Vec<u8>, start: EventTime, end: EventTime) {
+    out.extend_from_slice(b",\"window_start\":\"");
+    start.write_rfc3339(out);
+    out.extend_from_slice(b"\",\"window_end\":\"");
+    end.write_rfc3339(out);
+    out.push(b'"');
 }
 
 fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
@@ -154,7 +149,6 @@ fn csv_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventTime;
     use crate::window::{ReadingAgg, TickAgg};
 
     #[test]
