@@ -273,7 +273,7 @@ impl Accept<'_> {
         self.counts.records_in += 1;
         match item {
             Item::Line(line, position) => match parse_line(line, &self.pipeline.fields) {
-                Ok(record) => self.record(record, position, || lossy(line)),
+                Ok(record) => self.record(&record, position, || lossy(line)),
                 Err(rejection) => self.reject(position, rejection, lossy(line)),
             },
             Item::Oversized(prefix, position) => {
@@ -289,13 +289,12 @@ impl Accept<'_> {
                 );
             }
             Item::Record(record, position) => {
-                let raw = format!("{record:?}");
-                self.record(record, position, || raw)
+                self.record(&record, position, || format!("{record:?}"))
             }
         }
     }
 
-    fn record(&mut self, record: Record<'_>, position: Position, raw: impl FnOnce() -> String) {
+    fn record(&mut self, record: &Record<'_>, position: Position, raw: impl FnOnce() -> String) {
         let t = record.time();
         if self.clock.is_late(t) || t.0 < self.promised {
             let watermark = EventTime(self.clock.watermark().0.max(self.promised));
