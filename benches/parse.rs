@@ -1,1 +1,56 @@
-fn main() {}
+//! Parsing throughput: one line to a tick or reading, in both line forms.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use tickflow::event::{parse_line, EventTime, FieldNames};
+
+fn lines(form: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let sym = format!("SYM{:03}", i % 100 + 1);
+            let price = 100.0 + (i % 9_000) as f64 / 100.0;
+            let volume = 1000 + i % 4000;
+            let ts = format!("2025-11-20T09:{:02}:{:02}.{:06}", 30 + i / 60_000 % 30, i / 1000 % 60, i % 1000 * 1000);
+            match form {
+                "json_tick" => format!(r#"{{"timestamp": "{ts}", "stock_code": "{sym}", "price": {price}, "volume": {volume}}}"#),
+                "python_tick" => format!("{{'timestamp': '{ts}', 'stock_code': '{sym}', 'price': {price}, 'volume': {volume}}}"),
+                "json_reading" => format!(r#"{{"timestamp": {}.{:03}, "value": {price}, "category": "B"}}"#, 1_763_631_000 + i / 1000, i % 1000),
+                _ => unreachable!("unknown form"),
+            }
+        })
+        .collect()
+}
+
+fn parse(c: &mut Criterion) {
+    let names = FieldNames::default();
+    let mut group = c.benchmark_group("parse_line");
+    for form in ["json_tick", "python_tick", "json_reading"] {
+        let input = lines(form, 10_000);
+        group.throughput(Throughput::Elements(input.len() as u64));
+        group.bench_function(form, |b| {
+            b.iter(|| {
+                for line in &input {
+                    black_box(parse_line(line.as_bytes(), &names).expect("valid line"));
+                }
+            })
+        });
+    }
+    group.finish();
+
+    let stamps: Vec<String> = lines("json_tick", 10_000)
+        .iter()
+        .map(|l| l[15..41].to_string())
+        .collect();
+    let mut group = c.benchmark_group("timestamp");
+    group.throughput(Throughput::Elements(stamps.len() as u64));
+    group.bench_function("iso8601", |b| {
+        b.iter(|| {
+            for s in &stamps {
+                black_box(EventTime::parse_iso8601(s).expect("valid timestamp"));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse);
+criterion_main!(benches);

@@ -56,30 +56,37 @@ pub fn parse_line<'a>(line: &'a [u8], names: &FieldNames) -> Result<Record<'a>, 
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         )
     })?;
-    let fields = match json::parse(text, names) {
-        Ok(fields) => fields,
-        Err(json_error) => match python::parse(text, names) {
-            Ok(fields) => fields,
-            Err(py_error) => {
-                // Name the error of the form the line most resembles.
-                let detail = if looks_like_python(text) {
-                    format!("not a Python dict literal: {py_error}")
-                } else {
-                    format!("not a JSON object: {json_error}")
-                };
-                return Err(Rejection::new(RejectKind::Malformed, detail));
-            }
-        },
+    // Try the form the line most resembles first; fall back to the other.
+    let python_first = first_quote_is_single(text);
+    let parsed = if python_first {
+        python::parse(text, names)
+            .or_else(|py| json::parse(text, names).map_err(|_| py.to_string()))
+    } else {
+        json::parse(text, names)
+            .or_else(|js| python::parse(text, names).map_err(|_| js.to_string()))
     };
-    classify(fields, names)
+    match parsed {
+        Ok(fields) => classify(fields, names),
+        Err(error) => {
+            let form = if python_first || mentions_python_words(text) {
+                "a Python dict literal"
+            } else {
+                "a JSON object"
+            };
+            Err(Rejection::new(
+                RejectKind::Malformed,
+                format!("not {form}: {error}"),
+            ))
+        }
+    }
 }
 
-fn looks_like_python(text: &str) -> bool {
-    let quote = text.find(['\'', '"']);
-    matches!(quote.map(|i| text.as_bytes()[i]), Some(b'\''))
-        || text.contains("True")
-        || text.contains("False")
-        || text.contains("None")
+fn first_quote_is_single(text: &str) -> bool {
+    memchr::memchr2(b'\'', b'"', text.as_bytes()).is_some_and(|i| text.as_bytes()[i] == b'\'')
+}
+
+fn mentions_python_words(text: &str) -> bool {
+    text.contains("True") || text.contains("False") || text.contains("None")
 }
 
 /// Turns the raw fields of a record into a tick or a reading.
