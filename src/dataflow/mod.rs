@@ -5,6 +5,7 @@ mod combine;
 mod emit;
 mod ingest;
 mod partial;
+mod quiet_stdout;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -175,19 +176,27 @@ pub fn run(
         None if workers == 1 => timely::CommunicationConfig::Thread,
         None => timely::CommunicationConfig::Process(workers),
     };
-    let config = timely::Config {
-        communication,
-        worker: timely::WorkerConfig::default(),
+    let (allocators, others) = {
+        let _quiet = options
+            .cluster
+            .is_some()
+            .then(quiet_stdout::StdoutToStderr::new);
+        communication.try_build().map_err(RunError::Start)?
     };
     let worker_shared = shared.clone();
-    let guards = timely::execute(config, move |worker| {
-        let shared = worker_shared.clone();
-        worker.dataflow::<u64, _, _>(move |scope| {
-            ingest(scope, shared.clone())
-                .windows(shared.clone())
-                .emit(shared);
-        });
-    })
+    let guards = timely::execute::execute_from(
+        allocators,
+        others,
+        timely::WorkerConfig::default(),
+        move |worker| {
+            let shared = worker_shared.clone();
+            worker.dataflow::<u64, _, _>(move |scope| {
+                ingest(scope, shared.clone())
+                    .windows(shared.clone())
+                    .emit(shared);
+            });
+        },
+    )
     .map_err(RunError::Start)?;
     let panicked: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
     drop(progress);
