@@ -77,9 +77,19 @@ pub struct PipelineArgs {
     /// Worker threads.
     #[arg(short = 'w', long = "workers", value_name = "N")]
     pub workers: Option<usize>,
-    /// Pipeline name (default: the spec's file name).
-    #[arg(long)]
+    /// Pipeline name, keying its progress in PostgreSQL (default: the spec's file name, or the
+    /// input files' names).
+    #[arg(long = "pipeline", value_name = "NAME")]
     pub name: Option<String>,
+    /// Forget the pipeline's saved progress in PostgreSQL and start from the beginning.
+    #[arg(long)]
+    pub restart: bool,
+    /// PostgreSQL schema for the tables (default `public`).
+    #[arg(long, value_name = "SCHEMA")]
+    pub pg_schema: Option<String>,
+    /// How long to keep trying to reach PostgreSQL, at start and after losing it (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub pg_connect_timeout: Option<String>,
     /// Window length, e.g. 60s.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
@@ -172,6 +182,8 @@ impl PipelineArgs {
         set(&mut spec.workers, &self.workers);
         set(&mut spec.name, &self.name);
         set(&mut spec.max_line_bytes, &self.max_line_bytes);
+        set(&mut spec.postgres.schema, &self.pg_schema);
+        set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
         set(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::event::FieldNames;
+use crate::sink::postgres::Tables;
 use crate::sink::{Format, SinkSpec};
 use crate::source::{GeneratorSpec, SourceSpec};
 use crate::window::WindowSpec;
@@ -48,6 +49,22 @@ pub struct SpecFile {
     pub filter: FilterSection,
     pub fields: Option<FieldNames>,
     pub generator: Option<GeneratorSpec>,
+    pub postgres: PostgresSection,
+}
+
+/// The PostgreSQL sink's settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresSection {
+    pub schema: Option<String>,
+    pub symbol_averages: Option<String>,
+    pub category_means: Option<String>,
+    pub rejects: Option<String>,
+    pub progress: Option<String>,
+    /// How long to keep trying to reach the server (default 30s).
+    pub connect_timeout: Option<String>,
+    /// Commit at least this often while windows complete (default 200ms).
+    pub commit_interval: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -145,6 +162,15 @@ pub struct Pipeline {
     pub fields: FieldNames,
     pub generator: GeneratorSpec,
     pub max_line_bytes: usize,
+    pub postgres: PostgresSettings,
+}
+
+/// Validated PostgreSQL sink settings.
+#[derive(Clone, Debug)]
+pub struct PostgresSettings {
+    pub tables: Tables,
+    pub connect_timeout: Duration,
+    pub commit_interval: Duration,
 }
 
 /// Default line limit: 1 MiB.
@@ -229,7 +255,36 @@ impl Pipeline {
         if max_line_bytes < 64 {
             return Err(invalid("max_line_bytes", "must be at least 64"));
         }
-        let name = spec.name.unwrap_or_else(|| "tickflow".into());
+        let pg = spec.postgres;
+        let defaults = Tables::default();
+        let tables = Tables {
+            schema: pg.schema.unwrap_or(defaults.schema),
+            symbol_averages: pg.symbol_averages.unwrap_or(defaults.symbol_averages),
+            category_means: pg.category_means.unwrap_or(defaults.category_means),
+            rejects: pg.rejects.unwrap_or(defaults.rejects),
+            progress: pg.progress.unwrap_or(defaults.progress),
+        };
+        tables.validate().map_err(|e| invalid("postgres", e))?;
+        let postgres = PostgresSettings {
+            tables,
+            connect_timeout: duration("postgres.connect_timeout", pg.connect_timeout, "30s")?,
+            commit_interval: duration("postgres.commit_interval", pg.commit_interval, "200ms")?,
+        };
+        if sinks
+            .iter()
+            .filter(|s| matches!(s, SinkSpec::Postgres(_)))
+            .count()
+            > 1
+        {
+            return Err(invalid("sink", "at most one PostgreSQL sink per pipeline"));
+        }
+        let name = spec.name.unwrap_or_else(|| derived_name(&sources));
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(invalid(
+                "pipeline",
+                format!("{name:?} is not a usable pipeline name"),
+            ));
+        }
         Ok(Pipeline {
             name,
             sources,
@@ -244,8 +299,31 @@ impl Pipeline {
             fields,
             generator,
             max_line_bytes,
+            postgres,
         })
     }
+
+    /// Whether every source can be read again from a saved position, so that results
+    /// committed to PostgreSQL can be exactly-once across restarts.
+    pub fn replayable(&self) -> bool {
+        self.sources
+            .iter()
+            .all(|s| matches!(s, SourceSpec::File(_)))
+    }
+}
+
+/// A pipeline name from its sources when the spec gives none: `ticks` for `file:ticks.jsonl`.
+fn derived_name(sources: &[SourceSpec]) -> String {
+    let parts: Vec<String> = sources
+        .iter()
+        .map(|s| match s {
+            SourceSpec::File(p) => p
+                .file_stem()
+                .map_or_else(|| "file".into(), |s| s.to_string_lossy().into_owned()),
+            other => other.to_string(),
+        })
+        .collect();
+    parts.join("+")
 }
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         progress: show_progress.then_some(Duration::from_secs(2)),
         cluster: cluster(&args.cluster, pipeline.workers)?,
+        restart: args.pipeline.restart,
     };
     let shutdown = install_ctrl_c()?;
     let started = Instant::now();
@@ -114,6 +115,20 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
             m.filtered,
             if summary.interrupted { ", interrupted" } else { "" }
         );
+        if let Some(pg) = &summary.postgres {
+            eprintln!(
+                "tickflow: PostgreSQL: {} rows and {} rejects in {} commits ({} retried){}",
+                pg.rows,
+                pg.rejects,
+                pg.commits,
+                pg.retries,
+                if m.skipped > 0 {
+                    format!("; {} records skipped as already committed", m.skipped)
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
     Ok(())
 }

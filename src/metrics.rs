@@ -17,6 +17,8 @@ pub struct Metrics {
     pub records_in: AtomicU64,
     pub accepted: AtomicU64,
     pub filtered: AtomicU64,
+    /// Records skipped after a restart because their windows were already committed.
+    pub skipped: AtomicU64,
     pub windows_out: AtomicU64,
     rejects: [AtomicU64; RejectKind::ALL.len()],
     /// Per worker: the event time its sources hold the frontier at.
@@ -30,6 +32,7 @@ pub struct Snapshot {
     pub records_in: u64,
     pub accepted: u64,
     pub filtered: u64,
+    pub skipped: u64,
     pub windows_out: u64,
     pub rejects: u64,
     pub late: u64,
@@ -44,6 +47,7 @@ impl Metrics {
             records_in: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
             windows_out: AtomicU64::new(0),
             rejects: Default::default(),
             watermarks: (0..workers).map(|_| AtomicU64::new(UNSET)).collect(),
@@ -79,6 +83,7 @@ impl Metrics {
             records_in: self.records_in.load(Relaxed),
             accepted: self.accepted.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
             windows_out: self.windows_out.load(Relaxed),
             rejects: rejects.iter().sum(),
             late: rejects[RejectKind::Late as usize],

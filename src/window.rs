@@ -272,6 +272,14 @@ impl<K: Hash + Eq + Clone, A: Aggregate> SlidingWindows<K, A> {
         &self.spec
     }
 
+    /// Treats every window ending below `below` as already emitted (committed by an earlier
+    /// run): they are never emitted again.
+    pub fn resume_below(&mut self, below: u64) {
+        if below > 0 {
+            self.emitted_through = self.emitted_through.max((below - 1) / self.spec.slide_ms);
+        }
+    }
+
     /// Adds a partial aggregate of `key`'s events in `pane`.
     ///
     /// Returns `false`, and keeps nothing, if every window holding the pane was already emitted:

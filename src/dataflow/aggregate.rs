@@ -28,6 +28,10 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
         self.unary_frontier(route, "Windows", move |cap, _info| {
             let mut ticks = SlidingWindows::<String, TickAgg>::new(spec);
             let mut readings = SlidingWindows::<String, ReadingAgg>::new(spec);
+            if let Some(restart) = &shared.restart {
+                ticks.resume_below(restart.committed_below);
+                readings.resume_below(restart.committed_below);
+            }
             let mut cap = Some(cap);
             let mut ready: Vec<(u64, WindowRow)> = Vec::new();
             move |(input, frontier), output| {

@@ -8,6 +8,7 @@ use timely::dataflow::Stream;
 
 use super::Shared;
 use crate::row::WindowRow;
+use crate::sink::postgres::ToWriter;
 
 /// Extension trait: `rows.emit(shared)`.
 pub trait Emit {
@@ -19,12 +20,33 @@ impl Emit for Stream<'_, u64, Vec<WindowRow>> {
     fn emit(self, shared: Arc<Shared>) {
         let mut batch: Vec<WindowRow> = Vec::new();
         let mut scratch = Vec::new();
-        self.sink(Pipeline, "Emit", move |(input, _frontier)| {
+        let worker = self.scope().index();
+        let pg = shared.pg_sender();
+        let mut noted: Option<Option<u64>> = None;
+        self.sink(Pipeline, "Emit", move |(input, frontier)| {
             input.for_each_time(|_time, data| {
                 for rows in data {
                     batch.append(rows);
                 }
             });
+            if let Some(pg) = &pg {
+                // Rows first, then the note that every row below the frontier has been sent.
+                let below = frontier.frontier().first().copied();
+                let mut messages = Vec::with_capacity(2);
+                if !batch.is_empty() {
+                    messages.push(ToWriter::Rows(batch.clone()));
+                }
+                if noted != Some(below) {
+                    messages.push(ToWriter::Frontier { worker, below });
+                    noted = Some(below);
+                }
+                for m in messages {
+                    if pg.send(m).is_err() {
+                        shared.fail("the PostgreSQL writer stopped".into());
+                        break;
+                    }
+                }
+            }
             if batch.is_empty() {
                 return;
             }

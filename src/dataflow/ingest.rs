@@ -5,22 +5,27 @@
 //!    thousand generated events), so every partition and the rest of the dataflow make progress.
 //! 2. Each line is parsed; rejects are kept with their position. A record older than its
 //!    partition's watermark, or than the time this worker's output already promised, is late.
+//!    After a restart, a record whose windows were all committed is skipped (it still moves
+//!    the clock, so lateness repeats exactly).
 //! 3. Accepted records are added to per-(key, pane) partials, sent at the held capability,
-//!    whose time is at most every accepted record's event time.
+//!    whose time is at most every accepted record's event time. With exactly-once PostgreSQL
+//!    output, each partition also notes where it would resume (see `progress.rs`).
 //! 4. The capability is then downgraded to the lowest watermark of the partitions that are not
 //!    idle; a worker whose partitions are all idle follows the slowest active worker so it never
 //!    stalls the others; a worker whose partitions have all ended drops it.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 
+use super::progress::{all_windows_below, PartitionKey, PartitionProgress, Resume};
 use super::{Combiner, Partial, Shared};
 use crate::config::Pipeline;
 use crate::event::{parse_line, EventTime, Record, RejectKind, Rejection};
+use crate::sink::postgres::{RejectRow, ToWriter};
 use crate::sink::{encode_reject, RejectRecord};
 use crate::source::{open_partitions, Item, Partition, PartitionClock, Poll, Position};
 use crate::window::{ReadingAgg, TickAgg};
@@ -33,7 +38,10 @@ const MAX_NAP: Duration = Duration::from_millis(100);
 
 struct Open {
     reader: Box<dyn Partition>,
+    key: PartitionKey,
     clock: PartitionClock,
+    /// Resume bookkeeping, when results are committed exactly-once.
+    progress: Option<PartitionProgress>,
     done: bool,
     /// The last poll found nothing to read.
     waiting: bool,
@@ -44,6 +52,7 @@ struct Counts {
     records_in: u64,
     accepted: u64,
     filtered: u64,
+    skipped: u64,
     rejects: [u64; RejectKind::ALL.len()],
 }
 
@@ -64,36 +73,7 @@ pub fn ingest<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream<'s, u64,
         let wake = move || {
             let _ = sync.activate();
         };
-        let p = &shared.pipeline;
-        let options = crate::source::SourceOptions {
-            generator: p.generator.clone(),
-            max_line_bytes: p.max_line_bytes,
-        };
-        let now = Instant::now();
-        let partitions = match open_partitions(&p.sources, &options, worker, workers, wake) {
-            Ok(parts) => parts,
-            Err(e) => {
-                shared.fail(e.to_string());
-                Vec::new()
-            }
-        };
-        let mut state = Ingest {
-            partitions: partitions
-                .into_iter()
-                .map(|reader| Open {
-                    reader,
-                    clock: PartitionClock::new(p.max_out_of_orderness, now),
-                    done: false,
-                    waiting: false,
-                })
-                .collect(),
-            combiner: Combiner::default(),
-            counts: Counts::default(),
-            pending_rejects: Vec::new(),
-            reject_buf: Vec::new(),
-            shared: shared.clone(),
-            worker,
-        };
+        let mut state = Ingest::open(shared.clone(), worker, workers, wake);
         let mut cap = Some(cap);
         activator.activate();
         move |output| {
@@ -141,12 +121,74 @@ struct Ingest {
     combiner: Combiner,
     counts: Counts,
     pending_rejects: Vec<PendingReject>,
-    reject_buf: Vec<u8>,
+    reject_json: Vec<u8>,
+    reject_rows: Vec<RejectRow>,
+    pg: Option<crossbeam_channel::Sender<ToWriter>>,
     shared: Arc<Shared>,
     worker: usize,
 }
 
 impl Ingest {
+    fn open(
+        shared: Arc<Shared>,
+        worker: usize,
+        workers: usize,
+        wake: impl Fn() + Send + Sync + Clone + 'static,
+    ) -> Ingest {
+        let p = &shared.pipeline;
+        let options = crate::source::SourceOptions {
+            generator: p.generator.clone(),
+            max_line_bytes: p.max_line_bytes,
+        };
+        let saved = |source: &str, index: usize| {
+            shared
+                .restart
+                .as_ref()
+                .and_then(|r| r.partitions.get(&(source.to_string(), index)).copied())
+        };
+        let readers = open_partitions(&p.sources, &options, worker, workers, wake, &|s, i| {
+            saved(s, i).map(|r| r.offset)
+        })
+        .unwrap_or_else(|e| {
+            shared.fail(e.to_string());
+            Vec::new()
+        });
+        let now = Instant::now();
+        let partitions = readers
+            .into_iter()
+            .map(|reader| {
+                let key = (reader.source().to_string(), reader.index());
+                let resume = saved(&key.0, key.1);
+                let max_seen = resume.and_then(|r| r.max_seen);
+                let progress = shared.book.as_ref().map(|_| {
+                    PartitionProgress::new(Resume {
+                        offset: reader.position(),
+                        max_seen,
+                    })
+                });
+                Open {
+                    reader,
+                    key,
+                    clock: PartitionClock::resumed(p.max_out_of_orderness, now, max_seen),
+                    progress,
+                    done: false,
+                    waiting: false,
+                }
+            })
+            .collect();
+        Ingest {
+            partitions,
+            combiner: Combiner::default(),
+            counts: Counts::default(),
+            pending_rejects: Vec::new(),
+            reject_json: Vec::new(),
+            reject_rows: Vec::new(),
+            pg: shared.pg_sender(),
+            shared,
+            worker,
+        }
+    }
+
     /// Polls every live partition once; returns whether any has more ready, and how long the
     /// others asked to wait.
     fn read(&mut self, promised: u64) -> (bool, Duration) {
@@ -154,8 +196,15 @@ impl Ingest {
         let now = Instant::now();
         let mut any_ready = false;
         let mut nap = MAX_NAP;
-        let pipeline = &self.shared.pipeline;
-        for part in self.partitions.iter_mut().filter(|p| !p.done) {
+        let shared = self.shared.clone();
+        let pipeline = &shared.pipeline;
+        let committed_below = shared.restart.as_ref().map(|r| r.committed_below);
+        let prune_below = shared.committed_below.load(Relaxed);
+        for index in 0..self.partitions.len() {
+            let part = &mut self.partitions[index];
+            if part.done {
+                continue;
+            }
             if stopping {
                 part.done = true;
                 continue;
@@ -163,11 +212,13 @@ impl Ingest {
             let before = self.counts.records_in;
             let mut ctx = Accept {
                 clock: &mut part.clock,
+                progress: part.progress.as_mut(),
                 combiner: &mut self.combiner,
                 counts: &mut self.counts,
                 rejects: &mut self.pending_rejects,
                 pipeline,
                 promised,
+                committed_below,
             };
             let poll = part.reader.poll(&mut |item| ctx.item(item));
             if self.counts.records_in > before {
@@ -183,19 +234,23 @@ impl Ingest {
                 Poll::Done => part.done = true,
             }
             if !self.pending_rejects.is_empty() {
-                write_rejects(
-                    &mut self.pending_rejects,
-                    part.reader.as_mut(),
-                    &mut self.counts,
-                    &mut self.reject_buf,
-                );
+                self.resolve_rejects(index);
             }
         }
-        if !self.reject_buf.is_empty() {
-            if let Err(e) = self.shared.rejects.write_encoded(&self.reject_buf) {
-                self.shared.fail(e.to_string());
+        // Rejects go out before progress is published, so the writer always holds a reject
+        // before any resume point passes it.
+        self.send_rejects();
+        if let Some(book) = &shared.book {
+            for part in &mut self.partitions {
+                if let Some(progress) = part.progress.as_mut() {
+                    progress.advance(Resume {
+                        offset: part.reader.position(),
+                        max_seen: part.clock.max_seen(),
+                    });
+                    progress.prune(&pipeline.window, prune_below);
+                    book.publish(&part.key, progress);
+                }
             }
-            self.reject_buf.clear();
         }
         (any_ready, nap)
     }
@@ -243,9 +298,82 @@ impl Ingest {
         m.records_in.fetch_add(c.records_in, Relaxed);
         m.accepted.fetch_add(c.accepted, Relaxed);
         m.filtered.fetch_add(c.filtered, Relaxed);
+        m.skipped.fetch_add(c.skipped, Relaxed);
         for kind in RejectKind::ALL {
             if c.rejects[kind as usize] > 0 {
                 m.add_rejects(kind, c.rejects[kind as usize]);
+            }
+        }
+    }
+
+    /// Gives the pending rejects of partition `index` their line numbers and encodes them for
+    /// every rejects output.
+    fn resolve_rejects(&mut self, index: usize) {
+        let received_at = SystemTime::now();
+        let shown = EventTime(
+            received_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        )
+        .to_string();
+        let replayable = self.shared.pipeline.replayable();
+        let part = &mut self.partitions[index];
+        for r in self.pending_rejects.drain(..) {
+            self.counts.rejects[r.rejection.kind as usize] += 1;
+            let line = part.reader.absolute_line(r.position);
+            if self.shared.rejects.is_some() {
+                encode_reject(
+                    &RejectRecord {
+                        source: part.reader.source(),
+                        partition: part.reader.index(),
+                        line,
+                        offset: r.position.offset,
+                        received_at: shown.clone(),
+                        reason: r.rejection.kind.code(),
+                        detail: &r.rejection.detail,
+                        raw: &r.raw,
+                    },
+                    &mut self.reject_json,
+                );
+            }
+            if self.pg.is_some() {
+                // A source read afresh each run gets the run's start time in its name, so its
+                // positions do not collide with an earlier run's.
+                let source = if replayable {
+                    part.reader.source().to_string()
+                } else {
+                    format!("{}@{}", part.reader.source(), self.shared.run_id)
+                };
+                self.reject_rows.push(RejectRow {
+                    source,
+                    partition: part.reader.index(),
+                    position: r.position.offset,
+                    line,
+                    received_at,
+                    reason: r.rejection.kind.code(),
+                    detail: r.rejection.detail,
+                    raw: r.raw,
+                });
+            }
+        }
+    }
+
+    /// Writes the encoded rejects to every rejects output.
+    fn send_rejects(&mut self) {
+        if !self.reject_json.is_empty() {
+            if let Some(out) = &self.shared.rejects {
+                if let Err(e) = out.write_encoded(&self.reject_json) {
+                    self.shared.fail(e.to_string());
+                }
+            }
+            self.reject_json.clear();
+        }
+        if !self.reject_rows.is_empty() {
+            let rows = std::mem::take(&mut self.reject_rows);
+            if let Some(pg) = &self.pg {
+                if pg.send(ToWriter::Rejects(rows)).is_err() {
+                    self.shared.fail("the PostgreSQL writer stopped".into());
+                }
             }
         }
     }
@@ -254,12 +382,15 @@ impl Ingest {
 /// What handling one item of one partition needs.
 struct Accept<'a> {
     clock: &'a mut PartitionClock,
+    progress: Option<&'a mut PartitionProgress>,
     combiner: &'a mut Combiner,
     counts: &'a mut Counts,
     rejects: &'a mut Vec<PendingReject>,
     pipeline: &'a Pipeline,
     /// The time of the capability held: no record earlier than this may be sent.
     promised: u64,
+    /// After a restart: windows ending below this were committed by an earlier run.
+    committed_below: Option<u64>,
 }
 
 impl Accept<'_> {
@@ -302,19 +433,35 @@ impl Accept<'_> {
             self.reject(position, Rejection::new(RejectKind::Late, detail), raw());
             return;
         }
+        let max_seen_before = self.clock.max_seen();
         self.clock.observe(t);
-        self.counts.accepted += 1;
         let pane = self.pipeline.window.pane(t);
-        match record {
+        if self
+            .committed_below
+            .is_some_and(|below| all_windows_below(&self.pipeline.window, pane, below))
+        {
+            self.counts.skipped += 1;
+            return;
+        }
+        self.counts.accepted += 1;
+        let used = match record {
             Record::Tick(tick) => {
                 self.combiner
-                    .add_tick(&tick.symbol, pane, TickAgg::of(tick.price, tick.volume))
+                    .add_tick(&tick.symbol, pane, TickAgg::of(tick.price, tick.volume));
+                true
             }
             Record::Reading(r) if self.pipeline.filter.keeps(r.value) => {
                 self.combiner
-                    .add_reading(&r.category, pane, ReadingAgg::of(r.value))
+                    .add_reading(&r.category, pane, ReadingAgg::of(r.value));
+                true
             }
-            Record::Reading(_) => self.counts.filtered += 1,
+            Record::Reading(_) => {
+                self.counts.filtered += 1;
+                false
+            }
+        };
+        if let (true, Some(progress)) = (used, self.progress.as_deref_mut()) {
+            progress.note(pane, position.offset, max_seen_before);
         }
     }
 
@@ -329,37 +476,4 @@ impl Accept<'_> {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn write_rejects(
-    pending: &mut Vec<PendingReject>,
-    reader: &mut dyn Partition,
-    counts: &mut Counts,
-    out: &mut Vec<u8>,
-) {
-    let received_at = now_rfc3339();
-    for r in pending.drain(..) {
-        counts.rejects[r.rejection.kind as usize] += 1;
-        let line = reader.absolute_line(r.position);
-        encode_reject(
-            &RejectRecord {
-                source: reader.source(),
-                partition: reader.index(),
-                line,
-                offset: r.position.offset,
-                received_at: received_at.clone(),
-                reason: r.rejection.kind.code(),
-                detail: &r.rejection.detail,
-                raw: &r.raw,
-            },
-            out,
-        );
-    }
-}
-
-fn now_rfc3339() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    EventTime(ms).to_string()
 }

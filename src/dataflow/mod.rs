@@ -5,6 +5,7 @@ mod combine;
 mod emit;
 mod ingest;
 mod partial;
+mod progress;
 mod quiet_stdout;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -16,11 +17,15 @@ pub use combine::Combiner;
 pub use emit::Emit;
 pub use ingest::ingest;
 pub use partial::Partial;
+pub use progress::{
+    all_windows_below, PartitionKey, PartitionProgress, ProgressBook, Restart, Resume,
+};
 
 use crate::config::Pipeline;
 use crate::event::EventTime;
 use crate::metrics::{Metrics, Progress, Snapshot};
-use crate::sink::{RejectSink, SinkError, TextSink};
+use crate::sink::postgres::{PgError, PgSink, PgSinkOptions, Target, ToWriter, WriterStats};
+use crate::sink::{RejectSink, SinkError, SinkSpec, TextSink};
 use crate::source::SourceSpec;
 
 /// Where a cluster's processes are (timely's `-n -p -h`).
@@ -37,6 +42,8 @@ pub struct RunOptions {
     /// Print a progress line to stderr this often.
     pub progress: Option<Duration>,
     pub cluster: Option<Cluster>,
+    /// Forget progress saved in PostgreSQL and start from the beginning.
+    pub restart: bool,
 }
 
 /// An error that stopped a run.
@@ -44,6 +51,8 @@ pub struct RunOptions {
 pub enum RunError {
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Postgres(#[from] PgError),
     #[error("cannot open source {source_name}: {message}")]
     Source {
         source_name: String,
@@ -59,8 +68,20 @@ pub enum RunError {
 pub struct Shared {
     pub pipeline: Pipeline,
     pub metrics: Arc<Metrics>,
-    pub rejects: RejectSink,
+    /// JSON-lines rejects output (stderr or a file); `None` when rejects go to PostgreSQL only.
+    pub rejects: Option<RejectSink>,
     pub sinks: Vec<TextSink>,
+    /// The PostgreSQL writer's queue; taken (closed) when the run ends.
+    pg: Mutex<Option<crossbeam_channel::Sender<ToWriter>>>,
+    /// Where a restart begins, read from PostgreSQL.
+    pub restart: Option<Restart>,
+    /// Partition progress for exactly-once commits; `None` unless PostgreSQL is written and
+    /// every source is replayable.
+    pub book: Option<Arc<ProgressBook>>,
+    /// Every window ending below this is committed to PostgreSQL.
+    pub committed_below: Arc<AtomicU64>,
+    /// Tells apart the rejects of runs over sources that cannot be replayed (stdin, generator).
+    pub run_id: String,
     /// Set by Ctrl-C or a fatal error: sources end, windows flush, the run exits.
     pub shutdown: Arc<AtomicBool>,
     /// Partials sent by sources and not yet taken in by window operators.
@@ -90,6 +111,11 @@ impl Shared {
 
     pub fn stopping(&self) -> bool {
         self.shutdown.load(Relaxed)
+    }
+
+    /// A sender to the PostgreSQL writer, if there is one.
+    pub fn pg_sender(&self) -> Option<crossbeam_channel::Sender<ToWriter>> {
+        self.pg.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn local(&self, worker: usize) -> usize {
@@ -125,20 +151,27 @@ impl Shared {
 pub struct RunSummary {
     pub metrics: Snapshot,
     pub interrupted: bool,
+    /// What the PostgreSQL sink committed, if there was one.
+    pub postgres: Option<WriterStats>,
 }
 
 /// Runs `pipeline` to the end of its input (or until `shutdown` is set) and flushes every window.
 pub fn run(
-    pipeline: Pipeline,
+    mut pipeline: Pipeline,
     options: RunOptions,
     shutdown: Arc<AtomicBool>,
 ) -> Result<RunSummary, RunError> {
-    for source in &pipeline.sources {
+    for source in &mut pipeline.sources {
+        let source_name = source.to_string();
         if let SourceSpec::File(path) = source {
-            std::fs::File::open(path).map_err(|e| RunError::Source {
-                source_name: source.to_string(),
+            let unusable = |e: std::io::Error| RunError::Source {
+                source_name: source_name.clone(),
                 message: format!("{e}; check the path and permissions"),
-            })?;
+            };
+            // An absolute path names the partition the same way from any working directory.
+            let absolute = std::fs::canonicalize(&path).map_err(unusable)?;
+            std::fs::File::open(&absolute).map_err(unusable)?;
+            *path = absolute;
         }
     }
     let sinks = pipeline
@@ -146,17 +179,68 @@ pub fn run(
         .iter()
         .map(|s| TextSink::open(s, pipeline.format))
         .collect::<Result<Vec<_>, _>>()?;
-    let rejects = match &pipeline.rejects {
-        Some(path) => RejectSink::file(path)?,
-        None => RejectSink::stderr(),
+    let pg_uri = pipeline.sinks.iter().find_map(|s| match s {
+        SinkSpec::Postgres(uri) => Some(uri.clone()),
+        _ => None,
+    });
+    let rejects = match (&pipeline.rejects, &pg_uri) {
+        (Some(path), _) => Some(RejectSink::file(path)?),
+        (None, None) => Some(RejectSink::stderr()),
+        (None, Some(_)) => None,
     };
     let workers = pipeline.workers;
+    let splits = workers * options.cluster.as_ref().map_or(1, |c| c.processes);
+    let book = Arc::new(ProgressBook::default());
+    let committed_below = Arc::new(AtomicU64::new(0));
+    let mut restart = None;
+    let mut pg_sink = None;
+    if let Some(uri) = pg_uri {
+        let target = Target::parse(&uri).map_err(|e| RunError::Failed(e.to_string()))?;
+        let pg = &pipeline.postgres;
+        let pg_options = PgSinkOptions {
+            target,
+            tables: pg.tables.clone(),
+            pipeline: pipeline.name.clone(),
+            connect_timeout: pg.connect_timeout,
+            commit_interval: pg.commit_interval,
+            max_batch_rows: 100_000,
+        };
+        let replayable = pipeline.replayable();
+        if !replayable {
+            tracing::info!("sources that cannot be replayed: PostgreSQL results are at-most-once across a crash");
+        }
+        let (client, saved) = PgSink::prepare(&pg_options, splits, options.restart, replayable)?;
+        if let Some(saved) = &saved {
+            committed_below.store(saved.committed_below, Relaxed);
+        }
+        restart = saved;
+        pg_sink = Some(PgSink::start(
+            client,
+            pg_options,
+            workers,
+            splits,
+            pipeline.window,
+            book.clone(),
+            committed_below.clone(),
+        ));
+    }
+    let exactly_once = pg_sink.is_some() && pipeline.replayable();
     let metrics = Metrics::new(workers);
     let shared = Arc::new(Shared {
         pipeline,
         metrics: metrics.clone(),
         rejects,
         sinks,
+        pg: Mutex::new(pg_sink.as_ref().map(PgSink::sender)),
+        restart,
+        book: exactly_once.then_some(book),
+        committed_below,
+        run_id: crate::event::EventTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        )
+        .to_string(),
         shutdown: shutdown.clone(),
         in_flight: AtomicI64::new(0),
         active: (0..workers).map(|_| AtomicU64::new(0)).collect(),
@@ -206,7 +290,11 @@ pub fn run(
             _ => {}
         }
     }
-    shared.rejects.flush()?;
+    if let Some(rejects) = &shared.rejects {
+        rejects.flush()?;
+    }
+    shared.pg.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let postgres = pg_sink.map(PgSink::finish).transpose()?;
     if let Some(p) = panicked.first() {
         return Err(RunError::Failed(format!("a worker failed: {p}")));
     }
@@ -217,5 +305,6 @@ pub fn run(
     Ok(RunSummary {
         metrics: metrics.snapshot(),
         interrupted: shutdown.load(Relaxed),
+        postgres,
     })
 }

@@ -1,6 +1,7 @@
 //! Where results and rejects go.
 
 mod encode;
+pub mod postgres;
 mod rejects;
 mod text;
 
@@ -20,15 +21,22 @@ pub enum SinkSpec {
     File(PathBuf),
     /// `discard`: compute everything, write nothing (benchmarks).
     Discard,
+    /// `postgres://USER@HOST:PORT/DB` or `host=... dbname=...`.
+    Postgres(String),
 }
 
 /// A `--sink` value that names no known sink.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sink {0:?}: expected `stdout`, `file:PATH` or `discard`")]
+#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard` or `postgres://USER@HOST:PORT/DB`")]
 pub struct UnknownSink(pub String);
 
 impl SinkSpec {
     pub fn parse(uri: &str) -> Result<SinkSpec, UnknownSink> {
+        if postgres::is_postgres_uri(uri) {
+            return postgres::Target::parse(uri)
+                .map(|_| SinkSpec::Postgres(uri.to_string()))
+                .map_err(|e| UnknownSink(e.to_string()));
+        }
         match uri {
             "stdout" | "-" => Ok(SinkSpec::Stdout),
             "discard" => Ok(SinkSpec::Discard),
@@ -46,6 +54,10 @@ impl fmt::Display for SinkSpec {
             SinkSpec::Stdout => f.write_str("stdout"),
             SinkSpec::File(p) => write!(f, "file:{}", p.display()),
             SinkSpec::Discard => f.write_str("discard"),
+            SinkSpec::Postgres(uri) => match postgres::Target::parse(uri) {
+                Ok(target) => write!(f, "{target}"),
+                Err(_) => f.write_str("postgres"),
+            },
         }
     }
 }

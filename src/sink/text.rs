@@ -29,7 +29,7 @@ impl TextSink {
                 })?;
                 Some(Box::new(BufWriter::with_capacity(1 << 20, file)))
             }
-            SinkSpec::Discard => None,
+            SinkSpec::Discard | SinkSpec::Postgres(_) => None,
         };
         let sink = TextSink {
             name: spec.to_string(),

@@ -24,6 +24,18 @@ impl PartitionClock {
         }
     }
 
+    /// A clock that continues from a saved maximum (a restart).
+    pub fn resumed(
+        max_out_of_orderness: Duration,
+        now: Instant,
+        max_seen: Option<EventTime>,
+    ) -> Self {
+        PartitionClock {
+            max_seen,
+            ..PartitionClock::new(max_out_of_orderness, now)
+        }
+    }
+
     /// No record earlier than this will be accepted from the partition.
     pub fn watermark(&self) -> EventTime {
         EventTime(

@@ -30,13 +30,15 @@ pub struct FileSplit {
 }
 
 impl FileSplit {
-    /// Opens split `index` of `splits` of the file at `path`.
+    /// Opens split `index` of `splits` of the file at `path`, at `resume` if given (the start
+    /// of a line inside the split, saved by an earlier run).
     pub fn open(
         path: &Path,
         source: String,
         index: usize,
         splits: usize,
         max_line: usize,
+        resume: Option<u64>,
     ) -> Result<FileSplit, SourceError> {
         let shown = path.display().to_string();
         let open_err = |error| SourceError::Open {
@@ -49,7 +51,9 @@ impl FileSplit {
         let (raw_start, end) = (range(index), range(index + 1));
         // A split starts at the first line that begins inside it: skip the tail of a line that
         // began in the previous split (the byte before `raw_start` tells whether there is one).
-        let start = if raw_start == 0 {
+        let start = if let Some(at) = resume {
+            at
+        } else if raw_start == 0 {
             0
         } else {
             file.seek(SeekFrom::Start(raw_start - 1))
@@ -153,6 +157,10 @@ impl Partition for FileSplit {
         }
     }
 
+    fn position(&self) -> u64 {
+        self.splitter.line_start()
+    }
+
     fn absolute_line(&mut self, position: Position) -> u64 {
         if self.lines_before.is_none() {
             self.lines_before = Some(self.count_lines_before());
@@ -182,7 +190,8 @@ mod tests {
         for splits in [1, 2, 3, 7, 64, 1000] {
             let mut got = Vec::new();
             for i in 0..splits {
-                let mut s = FileSplit::open(f.path(), "t".into(), i, splits, 1 << 20).unwrap();
+                let mut s =
+                    FileSplit::open(f.path(), "t".into(), i, splits, 1 << 20, None).unwrap();
                 let mut lines = Vec::new();
                 while s.poll(&mut |item| {
                     if let Item::Line(l, p) = item {

@@ -52,6 +52,11 @@ impl LineSplitter {
         self.offset
     }
 
+    /// Offset of the first byte not yet handed out in a complete line.
+    pub fn line_start(&self) -> u64 {
+        self.line_start
+    }
+
     /// Whether a line has started but not ended.
     pub fn has_partial(&self) -> bool {
         !self.partial.is_empty() || self.oversized

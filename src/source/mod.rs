@@ -97,6 +97,11 @@ pub trait Partition {
     fn absolute_line(&mut self, position: Position) -> u64 {
         position.line
     }
+
+    /// Offset of the next record to be handed out: where a restart would continue.
+    fn position(&self) -> u64 {
+        0
+    }
 }
 
 /// An error opening a source.
@@ -116,12 +121,14 @@ pub struct SourceOptions {
 /// Opens the partitions of `specs` that belong to `worker` out of `workers`.
 ///
 /// `wake` is called from other threads (stdin's reader) when input arrives.
+/// `resume_at(source, index)` gives the offset a replayable partition continues from.
 pub fn open_partitions(
     specs: &[SourceSpec],
     options: &SourceOptions,
     worker: usize,
     workers: usize,
     wake: impl Fn() + Send + Sync + Clone + 'static,
+    resume_at: &dyn Fn(&str, usize) -> Option<u64>,
 ) -> Result<Vec<Box<dyn Partition>>, SourceError> {
     let mut parts: Vec<Box<dyn Partition>> = Vec::new();
     for spec in specs {
@@ -131,13 +138,18 @@ pub fn open_partitions(
                     parts.push(Box::new(g));
                 }
             }
-            SourceSpec::File(path) => parts.push(Box::new(FileSplit::open(
-                path,
-                spec.to_string(),
-                worker,
-                workers,
-                options.max_line_bytes,
-            )?)),
+            SourceSpec::File(path) => {
+                let name = spec.to_string();
+                let resume = resume_at(&name, worker);
+                parts.push(Box::new(FileSplit::open(
+                    path,
+                    name,
+                    worker,
+                    workers,
+                    options.max_line_bytes,
+                    resume,
+                )?))
+            }
             SourceSpec::Stdin if worker == 0 => {
                 parts.push(Box::new(Stdin::spawn(options.max_line_bytes, wake.clone())))
             }

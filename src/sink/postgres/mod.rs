@@ -1,0 +1,79 @@
+//! The PostgreSQL sink: batched idempotent upserts, one transaction per committed frontier.
+
+mod schema;
+mod target;
+mod writer;
+
+pub use schema::{validate_identifier, Tables};
+pub use target::{is_postgres_uri, redact, Target, TargetError};
+pub use writer::{connect, PgSink, PgSinkOptions, RejectRow, ToWriter, WriterStats};
+
+/// Why the PostgreSQL sink stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("cannot connect to {target} within {waited:?}: {message}; is the server running and reachable?")]
+    Connect {
+        target: String,
+        waited: std::time::Duration,
+        message: String,
+    },
+    #[error("PostgreSQL refused `{statement}`: {message}")]
+    Statement { statement: String, message: String },
+    #[error("table {table} exists with an incompatible shape: {problems}; drop or rename it, or configure other table names in the spec's [postgres] section")]
+    Shape { table: String, problems: String },
+    #[error("pipeline {pipeline:?} was committed with {saved} input splits (workers), this run has {now}; run with -w {saved}, or pass --restart to start over")]
+    Splits {
+        pipeline: String,
+        saved: i32,
+        now: usize,
+    },
+    #[error("giving up on PostgreSQL after {waited:?} of retries: {message}")]
+    GaveUp {
+        waited: std::time::Duration,
+        message: String,
+    },
+}
+
+impl PgError {
+    /// A failed statement, shortened and with any password removed.
+    pub fn statement(sql: &str, e: postgres::Error) -> PgError {
+        let mut statement: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        if statement.len() > 200 {
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| statement.is_char_boundary(i))
+                .unwrap_or(0);
+            statement.truncate(cut);
+            statement.push_str(" ...");
+        }
+        PgError::Statement {
+            statement,
+            message: redact(&describe(&e)),
+        }
+    }
+}
+
+/// The server's message and code when there is one, else the client's.
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// Whether retrying (on a new connection if needed) may succeed: lost connections, server
+/// shutdowns and restarts, serialization failures, too many connections. Permission errors,
+/// full disks and bad SQL are permanent.
+pub fn is_transient(e: &postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08")
+                || matches!(
+                    c,
+                    "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300" | "55P03"
+                )
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The tables tickflow writes: names (validated, always quoted), creation, and shape checks.
+
+use postgres::Client;
+use serde::{Deserialize, Serialize};
+
+use super::PgError;
+
+/// Table names and schema, from the spec's `[postgres]` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tables {
+    pub schema: String,
+    pub symbol_averages: String,
+    pub category_means: String,
+    pub rejects: String,
+    pub progress: String,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            schema: "public".into(),
+            symbol_averages: "symbol_averages".into(),
+            category_means: "category_means".into(),
+            rejects: "tickflow_rejects".into(),
+            progress: "tickflow_progress".into(),
+        }
+    }
+}
+
+/// A plain SQL identifier: a letter or underscore, then letters, digits or underscores, at
+/// most 63 bytes. Anything else is refused rather than escaped, so a spec cannot smuggle SQL.
+pub fn validate_identifier(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {name:?} is not a valid identifier (letters, digits and _, starting with a letter or _, at most 63)"
+        ))
+    }
+}
+
+impl Tables {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_identifier("postgres schema", &self.schema)?;
+        for (what, name) in self.named() {
+            validate_identifier(what, name)?;
+        }
+        Ok(())
+    }
+
+    fn named(&self) -> [(&'static str, &str); 4] {
+        [
+            ("symbol_averages table", &self.symbol_averages),
+            ("category_means table", &self.category_means),
+            ("rejects table", &self.rejects),
+            ("progress table", &self.progress),
+        ]
+    }
+
+    /// `"schema"."table"`.
+    pub fn qualified(&self, table: &str) -> String {
+        format!("\"{}\".\"{}\"", self.schema, table)
+    }
+}
+
+/// A column and its type as `information_schema` spells it.
+type Column = (&'static str, &'static str);
+
+pub const SYMBOL_COLUMNS: [Column; 9] = [
+    ("symbol", "text"),
+    ("window_start", "timestamp with time zone"),
+    ("window_end", "timestamp with time zone"),
+    ("avg_price", "double precision"),
+    ("min_price", "double precision"),
+    ("max_price", "double precision"),
+    ("vwap", "double precision"),
+    ("ticks", "bigint"),
+    ("volume", "bigint"),
+];
+
+pub const CATEGORY_COLUMNS: [Column; 5] = [
+    ("category", "text"),
+    ("window_start", "timestamp with time zone"),
+    ("window_end", "timestamp with time zone"),
+    ("mean_value", "double precision"),
+    ("readings", "bigint"),
+];
+
+pub const REJECT_COLUMNS: [Column; 9] = [
+    ("pipeline", "text"),
+    ("source", "text"),
+    ("partition", "integer"),
+    ("position", "bigint"),
+    ("line", "bigint"),
+    ("received_at", "timestamp with time zone"),
+    ("reason", "text"),
+    ("detail", "text"),
+    ("raw", "text"),
+];
+
+pub const PROGRESS_COLUMNS: [Column; 8] = [
+    ("pipeline", "text"),
+    ("source", "text"),
+    ("partition", "integer"),
+    ("resume_offset", "bigint"),
+    ("max_seen_ms", "bigint"),
+    ("committed_below_ms", "bigint"),
+    ("splits", "integer"),
+    ("updated_at", "timestamp with time zone"),
+];
+
+fn sql_type(info_schema: &str) -> &'static str {
+    match info_schema {
+        "text" => "text",
+        "timestamp with time zone" => "timestamptz",
+        "double precision" => "float8",
+        "bigint" => "int8",
+        "integer" => "int4",
+        other => unreachable!("no column of type {other}"),
+    }
+}
+
+/// Creates the schema and tables if missing and checks that existing ones fit.
+pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
+    let ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", t.schema);
+    client
+        .batch_execute(&ddl)
+        .map_err(|e| PgError::statement(&ddl, e))?;
+    let tables: [(&str, &[Column], &[&str], &[&str]); 4] = [
+        (
+            &t.symbol_averages,
+            &SYMBOL_COLUMNS,
+            &["symbol", "window_end"],
+            &["vwap"],
+        ),
+        (
+            &t.category_means,
+            &CATEGORY_COLUMNS,
+            &["category", "window_end"],
+            &[],
+        ),
+        (
+            &t.rejects,
+            &REJECT_COLUMNS,
+            &["pipeline", "source", "partition", "position"],
+            &["line"],
+        ),
+        (
+            &t.progress,
+            &PROGRESS_COLUMNS,
+            &["pipeline", "source", "partition"],
+            &["max_seen_ms"],
+        ),
+    ];
+    for (name, columns, key, nullable) in tables {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|(c, ty)| {
+                let null = if nullable.contains(c) {
+                    ""
+                } else {
+                    " NOT NULL"
+                };
+                format!("\"{c}\" {}{null}", sql_type(ty))
+            })
+            .collect();
+        let key: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))",
+            t.qualified(name),
+            cols.join(", "),
+            key.join(", ")
+        );
+        client
+            .batch_execute(&ddl)
+            .map_err(|e| PgError::statement(&ddl, e))?;
+        check_shape(client, t, name, columns, &key)?;
+    }
+    Ok(())
+}
+
+/// An existing table must have every column with the right type and a unique key on `key`.
+fn check_shape(
+    client: &mut Client,
+    t: &Tables,
+    name: &str,
+    columns: &[Column],
+    key: &[String],
+) -> Result<(), PgError> {
+    let sql = "SELECT column_name::text, data_type::text FROM information_schema.columns \
+               WHERE table_schema = $1 AND table_name = $2";
+    let found: Vec<(String, String)> = client
+        .query(sql, &[&t.schema, &name])
+        .map_err(|e| PgError::statement(sql, e))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut problems = Vec::new();
+    for (col, ty) in columns {
+        match found.iter().find(|(c, _)| c == col) {
+            None => problems.push(format!("column {col} is missing")),
+            Some((_, t)) if t != ty => problems.push(format!("column {col} is {t}, expected {ty}")),
+            Some(_) => {}
+        }
+    }
+    let sql = "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i \
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+               WHERE i.indrelid = $1::text::regclass AND i.indisunique GROUP BY i.indexrelid";
+    let qualified = t.qualified(name);
+    let uniques: Vec<Vec<String>> = client
+        .query(sql, &[&qualified])
+        .map_err(|e| PgError::statement(sql, e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut want: Vec<String> = key
+        .iter()
+        .map(|k| k.trim_matches('"').to_string())
+        .collect();
+    want.sort();
+    if !uniques.contains(&want) {
+        problems.push(format!(
+            "no primary key or unique index on ({})",
+            want.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PgError::Shape {
+            table: qualified,
+            problems: problems.join("; "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        for ok in ["symbol_averages", "_x", "T1"] {
+            assert!(validate_identifier("t", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a\"; DROP TABLE x; --",
+            "ünï",
+            &"x".repeat(64),
+            "a b",
+        ] {
+            assert!(validate_identifier("t", bad).is_err(), "{bad}");
+        }
+    }
+}

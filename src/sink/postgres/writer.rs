@@ -1,0 +1,601 @@
+//! The writer thread: commits each frontier's rows, rejects and resume points in one transaction.
+//!
+//! How it works:
+//! 1. Workers send rows, rejects and "my rows below F are all sent" notes over a bounded
+//!    channel; a full channel blocks them, so a slow database slows the sources.
+//! 2. The committable frontier is the lowest note over this process's workers. When it moves
+//!    (and a batch is big or old enough, or input has ended), the writer first snapshots every
+//!    partition's resume point for it, then drains what is queued (so every reject before a
+//!    resume point is in hand), then writes in one transaction: rows ending below the frontier
+//!    (binary COPY into a staging table, then `INSERT ... ON CONFLICT DO UPDATE`), rejects
+//!    (`ON CONFLICT DO NOTHING`), and the progress rows.
+//! 3. A failure retries the whole transaction, on a new connection if needed, with capped
+//!    backoff. Every statement is idempotent, so a commit whose outcome was lost is harmless.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls};
+
+use super::schema::{self, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, SYMBOL_COLUMNS};
+use super::{describe, is_transient, PgError, Target};
+use crate::dataflow::{PartitionKey, ProgressBook, Restart, Resume};
+use crate::event::EventTime;
+use crate::row::WindowRow;
+use crate::window::WindowSpec;
+
+/// Messages from workers to the writer.
+pub enum ToWriter {
+    Rows(Vec<WindowRow>),
+    Rejects(Vec<RejectRow>),
+    /// Worker `worker` has sent every row ending below `below` (`None`: all of its rows).
+    Frontier {
+        worker: usize,
+        below: Option<u64>,
+    },
+}
+
+/// A reject bound for the rejects table.
+#[derive(Clone, Debug)]
+pub struct RejectRow {
+    pub source: String,
+    pub partition: usize,
+    pub position: u64,
+    pub line: u64,
+    pub received_at: SystemTime,
+    pub reason: &'static str,
+    pub detail: String,
+    pub raw: String,
+}
+
+/// Settings of the PostgreSQL sink.
+#[derive(Clone, Debug)]
+pub struct PgSinkOptions {
+    pub target: Target,
+    pub tables: Tables,
+    pub pipeline: String,
+    /// How long to keep retrying to connect (at start, and after a connection is lost).
+    pub connect_timeout: Duration,
+    /// Commit at least this often while windows complete.
+    pub commit_interval: Duration,
+    /// Commit once this many rows wait.
+    pub max_batch_rows: usize,
+}
+
+/// What the writer did.
+#[derive(Clone, Debug, Default)]
+pub struct WriterStats {
+    pub rows: u64,
+    pub rejects: u64,
+    pub commits: u64,
+    pub retries: u64,
+}
+
+/// Messages queued between workers and the writer.
+const QUEUE: usize = 1024;
+/// Chunk of committed frontier stored when all input ended (fits an `int8`).
+const END: u64 = i64::MAX as u64;
+
+/// A running PostgreSQL sink.
+pub struct PgSink {
+    tx: Sender<ToWriter>,
+    thread: std::thread::JoinHandle<Result<WriterStats, PgError>>,
+}
+
+/// Connects, retrying with capped backoff until `timeout`.
+pub fn connect(target: &Target, timeout: Duration) -> Result<Client, PgError> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let mut warned = false;
+    loop {
+        match target.config.connect(NoTls) {
+            Ok(client) => return Ok(client),
+            Err(e) => {
+                let message = super::redact(&describe(&e));
+                if started.elapsed() + backoff > timeout || !is_transient(&e) {
+                    return Err(PgError::Connect {
+                        target: target.to_string(),
+                        waited: started.elapsed(),
+                        message,
+                    });
+                }
+                if !warned {
+                    eprintln!("tickflow: cannot connect to {target} ({message}); retrying for up to {timeout:?}");
+                    warned = true;
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+impl PgSink {
+    /// Connects, creates or checks the tables, and reads where a restart begins.
+    ///
+    /// `restart`: forget saved progress. `resumable`: every source can be read again, so saved
+    /// progress is used; otherwise the run starts from the beginning of its input.
+    pub fn prepare(
+        options: &PgSinkOptions,
+        splits: usize,
+        restart: bool,
+        resumable: bool,
+    ) -> Result<(Client, Option<Restart>), PgError> {
+        let mut client = connect(&options.target, options.connect_timeout)?;
+        schema::ensure(&mut client, &options.tables)?;
+        let progress = options.tables.qualified(&options.tables.progress);
+        if restart || !resumable {
+            let sql = format!("DELETE FROM {progress} WHERE pipeline = $1");
+            client
+                .execute(&sql, &[&options.pipeline])
+                .map_err(|e| PgError::statement(&sql, e))?;
+            return Ok((client, None));
+        }
+        let sql = format!(
+            "SELECT source, partition, resume_offset, max_seen_ms, committed_below_ms, splits \
+             FROM {progress} WHERE pipeline = $1"
+        );
+        let rows = client
+            .query(&sql, &[&options.pipeline])
+            .map_err(|e| PgError::statement(&sql, e))?;
+        if rows.is_empty() {
+            return Ok((client, None));
+        }
+        let mut state = Restart::default();
+        for row in rows {
+            let (source, partition): (String, i32) = (row.get(0), row.get(1));
+            let saved_splits: i32 = row.get(5);
+            state.committed_below = row.get::<_, i64>(4) as u64;
+            if partition < 0 {
+                continue; // the pipeline's own row
+            }
+            if saved_splits as usize != splits {
+                return Err(PgError::Splits {
+                    pipeline: options.pipeline.clone(),
+                    saved: saved_splits,
+                    now: splits,
+                });
+            }
+            let max_seen: Option<i64> = row.get(3);
+            state.partitions.insert(
+                (source, partition as usize),
+                Resume {
+                    offset: row.get::<_, i64>(2) as u64,
+                    max_seen: max_seen.map(|m| EventTime(m as u64)),
+                },
+            );
+        }
+        Ok((client, Some(state)))
+    }
+
+    /// Starts the writer thread on a prepared connection.
+    pub fn start(
+        client: Client,
+        options: PgSinkOptions,
+        local_workers: usize,
+        splits: usize,
+        spec: WindowSpec,
+        book: Arc<ProgressBook>,
+        committed: Arc<AtomicU64>,
+    ) -> PgSink {
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tickflow-pg".into())
+            .spawn(move || {
+                let mut w = Writer {
+                    client: Some(client),
+                    staged: false,
+                    options,
+                    rx,
+                    book,
+                    committed,
+                    spec,
+                    splits,
+                    frontiers: vec![Some(0); local_workers],
+                    rows: Vec::new(),
+                    rejects: Vec::new(),
+                    stats: WriterStats::default(),
+                };
+                w.run()
+            })
+            .expect("spawning a thread at startup");
+        PgSink { tx, thread }
+    }
+
+    /// A handle for workers to send on.
+    pub fn sender(&self) -> Sender<ToWriter> {
+        self.tx.clone()
+    }
+
+    /// Waits for the last commit.
+    pub fn finish(self) -> Result<WriterStats, PgError> {
+        drop(self.tx);
+        self.thread.join().unwrap_or_else(|_| {
+            Err(PgError::GaveUp {
+                waited: Duration::ZERO,
+                message: "the writer thread panicked".into(),
+            })
+        })
+    }
+}
+
+struct Writer {
+    client: Option<Client>,
+    /// The staging tables exist on the current connection.
+    staged: bool,
+    options: PgSinkOptions,
+    rx: Receiver<ToWriter>,
+    book: Arc<ProgressBook>,
+    committed: Arc<AtomicU64>,
+    spec: WindowSpec,
+    splits: usize,
+    /// Per local worker: rows below this have all arrived (`None`: all rows).
+    frontiers: Vec<Option<u64>>,
+    rows: Vec<WindowRow>,
+    rejects: Vec<RejectRow>,
+    stats: WriterStats,
+}
+
+impl Writer {
+    fn run(&mut self) -> Result<WriterStats, PgError> {
+        let mut last_commit = Instant::now();
+        let mut open = true;
+        while open {
+            match self.rx.recv_timeout(self.options.commit_interval) {
+                Ok(msg) => self.take(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+            let frontier = self.frontier();
+            let due = !open
+                || last_commit.elapsed() >= self.options.commit_interval
+                || self.rows.len() >= self.options.max_batch_rows;
+            if due && frontier > self.committed.load(Relaxed) {
+                self.commit(frontier)?;
+                last_commit = Instant::now();
+            }
+        }
+        Ok(self.stats.clone())
+    }
+
+    fn take(&mut self, msg: ToWriter) {
+        match msg {
+            ToWriter::Rows(mut rows) => self.rows.append(&mut rows),
+            ToWriter::Rejects(mut rejects) => self.rejects.append(&mut rejects),
+            ToWriter::Frontier { worker, below } => {
+                let slot = worker % self.frontiers.len();
+                self.frontiers[slot] = below;
+            }
+        }
+    }
+
+    /// Every row ending below this has arrived from every local worker.
+    fn frontier(&self) -> u64 {
+        self.frontiers
+            .iter()
+            .map(|f| f.unwrap_or(END).min(END))
+            .min()
+            .unwrap_or(END)
+    }
+
+    fn commit(&mut self, below: u64) -> Result<(), PgError> {
+        // Resume points first, then what is queued: every reject read before a resume point
+        // was queued before that point was published.
+        let points = self.book.resume_points(&self.spec, below);
+        for _ in 0..self.rx.len() {
+            match self.rx.try_recv() {
+                Ok(msg) => self.take(msg),
+                Err(_) => break,
+            }
+        }
+        let (now, later): (Vec<WindowRow>, Vec<WindowRow>) = std::mem::take(&mut self.rows)
+            .into_iter()
+            .partition(|r| r.end().0 < below);
+        self.rows = later;
+        let rejects = std::mem::take(&mut self.rejects);
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.try_commit(&now, &rejects, &points, below) {
+                Ok(()) => break,
+                Err(Failure::Permanent(e)) => return Err(e),
+                Err(Failure::Transient(message)) => {
+                    if started.elapsed() >= self.options.connect_timeout {
+                        return Err(PgError::GaveUp {
+                            waited: started.elapsed(),
+                            message,
+                        });
+                    }
+                    tracing::warn!(%message, "commit failed; retrying");
+                    self.stats.retries += 1;
+                    self.client = None;
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.stats.rows += now.len() as u64;
+        self.stats.rejects += rejects.len() as u64;
+        self.stats.commits += 1;
+        self.committed.store(below, Relaxed);
+        Ok(())
+    }
+
+    fn try_commit(
+        &mut self,
+        rows: &[WindowRow],
+        rejects: &[RejectRow],
+        points: &[(PartitionKey, Resume)],
+        below: u64,
+    ) -> Result<(), Failure> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let client = connect(&self.options.target, self.options.connect_timeout)
+                .map_err(|e| Failure::Transient(e.to_string()))?;
+            self.client = Some(client);
+            self.staged = false;
+        }
+        let client = self.client.as_mut().expect("connected above");
+        let t = &self.options.tables;
+        if !self.staged {
+            let sql = staging_ddl(t);
+            client.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+            self.staged = true;
+        }
+        let mut tx = client.transaction().map_err(|e| fail("BEGIN", e))?;
+        let (symbols, categories): (Vec<&WindowRow>, Vec<&WindowRow>) = rows
+            .iter()
+            .partition(|r| matches!(r, WindowRow::SymbolAverage { .. }));
+        if !symbols.is_empty() {
+            copy_symbols(&mut tx, &symbols)?;
+            let sql = upsert(
+                t,
+                &t.symbol_averages,
+                "tickflow_stage_symbols",
+                &SYMBOL_COLUMNS,
+                &["symbol", "window_end"],
+            );
+            tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+        }
+        if !categories.is_empty() {
+            copy_categories(&mut tx, &categories)?;
+            let sql = upsert(
+                t,
+                &t.category_means,
+                "tickflow_stage_categories",
+                &CATEGORY_COLUMNS,
+                &["category", "window_end"],
+            );
+            tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+        }
+        if !rejects.is_empty() {
+            copy_rejects(&mut tx, &self.options.pipeline, rejects)?;
+            let cols = names(&REJECT_COLUMNS);
+            let sql = format!(
+                "INSERT INTO {} ({cols}) SELECT {cols} FROM tickflow_stage_rejects ON CONFLICT DO NOTHING",
+                t.qualified(&t.rejects)
+            );
+            tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+        }
+        let sql = format!(
+            "INSERT INTO {} (pipeline, source, partition, resume_offset, max_seen_ms, committed_below_ms, splits, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT (pipeline, source, partition) DO UPDATE SET \
+             resume_offset = EXCLUDED.resume_offset, max_seen_ms = EXCLUDED.max_seen_ms, \
+             committed_below_ms = EXCLUDED.committed_below_ms, splits = EXCLUDED.splits, updated_at = now()",
+            t.qualified(&t.progress)
+        );
+        let statement = tx.prepare(&sql).map_err(|e| fail(&sql, e))?;
+        let below = below.min(END) as i64;
+        let splits = self.splits as i32;
+        // The pipeline's own row carries the committed frontier even without partitions.
+        let pipeline_row = (
+            ("".to_string(), usize::MAX),
+            Resume {
+                offset: 0,
+                max_seen: None,
+            },
+        );
+        for ((source, partition), resume) in points.iter().chain(std::iter::once(&pipeline_row)) {
+            let partition = if *partition == usize::MAX {
+                -1
+            } else {
+                *partition as i32
+            };
+            let max_seen = resume.max_seen.map(|t| t.0 as i64);
+            tx.execute(
+                &statement,
+                &[
+                    &self.options.pipeline,
+                    source,
+                    &partition,
+                    &(resume.offset as i64),
+                    &max_seen,
+                    &below,
+                    &splits,
+                ],
+            )
+            .map_err(|e| fail(&sql, e))?;
+        }
+        tx.commit().map_err(|e| fail("COMMIT", e))
+    }
+}
+
+enum Failure {
+    Transient(String),
+    Permanent(PgError),
+}
+
+fn fail(sql: &str, e: postgres::Error) -> Failure {
+    if is_transient(&e) {
+        Failure::Transient(super::redact(&describe(&e)))
+    } else {
+        Failure::Permanent(PgError::statement(sql, e))
+    }
+}
+
+fn names(columns: &[(&str, &str)]) -> String {
+    columns
+        .iter()
+        .map(|(c, _)| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Session-local staging tables, emptied at every commit.
+fn staging_ddl(t: &Tables) -> String {
+    let stage = |name: &str, table: &str| {
+        format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS SELECT * FROM {} WITH NO DATA;",
+            t.qualified(table)
+        )
+    };
+    [
+        stage("tickflow_stage_symbols", &t.symbol_averages),
+        stage("tickflow_stage_categories", &t.category_means),
+        stage("tickflow_stage_rejects", &t.rejects),
+    ]
+    .concat()
+}
+
+fn upsert(t: &Tables, table: &str, stage: &str, columns: &[(&str, &str)], key: &[&str]) -> String {
+    let cols = names(columns);
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|(c, _)| !key.contains(c))
+        .map(|(c, _)| format!("\"{c}\" = EXCLUDED.\"{c}\""))
+        .collect();
+    let key: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
+    format!(
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({}) DO UPDATE SET {}",
+        t.qualified(table),
+        key.join(", "),
+        updates.join(", ")
+    )
+}
+
+fn time(t: EventTime) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(t.0)
+}
+
+fn copy_symbols(tx: &mut postgres::Transaction<'_>, rows: &[&WindowRow]) -> Result<(), Failure> {
+    let sql = format!(
+        "COPY tickflow_stage_symbols ({}) FROM STDIN (FORMAT binary)",
+        names(&SYMBOL_COLUMNS)
+    );
+    let types = [
+        Type::TEXT,
+        Type::TIMESTAMPTZ,
+        Type::TIMESTAMPTZ,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::FLOAT8,
+        Type::INT8,
+        Type::INT8,
+    ];
+    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for row in rows {
+        if let WindowRow::SymbolAverage {
+            symbol,
+            start,
+            end,
+            agg,
+        } = row
+        {
+            let values: [&(dyn ToSql + Sync); 9] = [
+                symbol,
+                &time(*start),
+                &time(*end),
+                &agg.avg_price(),
+                &agg.min_price,
+                &agg.max_price,
+                &agg.vwap(),
+                &(agg.ticks as i64),
+                &(agg.volume as i64),
+            ];
+            w.write(&values).map_err(|e| fail(&sql, e))?;
+        }
+    }
+    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+}
+
+fn copy_categories(tx: &mut postgres::Transaction<'_>, rows: &[&WindowRow]) -> Result<(), Failure> {
+    let sql = format!(
+        "COPY tickflow_stage_categories ({}) FROM STDIN (FORMAT binary)",
+        names(&CATEGORY_COLUMNS)
+    );
+    let types = [
+        Type::TEXT,
+        Type::TIMESTAMPTZ,
+        Type::TIMESTAMPTZ,
+        Type::FLOAT8,
+        Type::INT8,
+    ];
+    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for row in rows {
+        if let WindowRow::CategoryMean {
+            category,
+            start,
+            end,
+            agg,
+        } = row
+        {
+            let values: [&(dyn ToSql + Sync); 5] = [
+                category,
+                &time(*start),
+                &time(*end),
+                &agg.mean(),
+                &(agg.readings as i64),
+            ];
+            w.write(&values).map_err(|e| fail(&sql, e))?;
+        }
+    }
+    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+}
+
+fn copy_rejects(
+    tx: &mut postgres::Transaction<'_>,
+    pipeline: &str,
+    rows: &[RejectRow],
+) -> Result<(), Failure> {
+    let sql = format!(
+        "COPY tickflow_stage_rejects ({}) FROM STDIN (FORMAT binary)",
+        names(&REJECT_COLUMNS)
+    );
+    let types = [
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT4,
+        Type::INT8,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ];
+    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for r in rows {
+        // PostgreSQL text cannot hold NUL; keep the rest of the line as it came.
+        let raw = r.raw.replace('\0', "\u{FFFD}");
+        let detail = r.detail.replace('\0', "\u{FFFD}");
+        let values: [&(dyn ToSql + Sync); 9] = [
+            &pipeline,
+            &r.source,
+            &(r.partition as i32),
+            &(r.position as i64),
+            &(r.line as i64),
+            &r.received_at,
+            &r.reason,
+            &detail,
+            &raw,
+        ];
+        w.write(&values).map_err(|e| fail(&sql, e))?;
+    }
+    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+}
