@@ -90,6 +90,9 @@ pub struct PipelineArgs {
     /// How long to keep trying to reach PostgreSQL, at start and after losing it (default 30s).
     #[arg(long, value_name = "DURATION")]
     pub pg_connect_timeout: Option<String>,
+    /// Commit to PostgreSQL at least this often while windows complete (default 200ms).
+    #[arg(long, value_name = "DURATION")]
+    pub pg_commit_interval: Option<String>,
     /// Window length, e.g. 60s.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
@@ -184,6 +187,7 @@ impl PipelineArgs {
         set(&mut spec.max_line_bytes, &self.max_line_bytes);
         set(&mut spec.postgres.schema, &self.pg_schema);
         set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
+        set(&mut spec.postgres.commit_interval, &self.pg_commit_interval);
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
         set(

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod dataflow;
 pub mod event;
+pub mod exact;
 pub mod metrics;
 pub mod row;
 pub mod sink;

@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::EventTime;
+use crate::exact::ExactSum;
 
 /// Window length and slide, in milliseconds of event time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,15 +102,16 @@ pub trait Aggregate: Clone {
     fn merge(&mut self, other: &Self);
 }
 
-/// Price statistics of the ticks of one symbol.
+/// Price statistics of the ticks of one symbol. Sums are exact, so any grouping of the same
+/// ticks (any worker count, any restart) gives the same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TickAgg {
     pub ticks: u64,
-    pub sum_price: f64,
+    pub sum_price: ExactSum,
     pub min_price: f64,
     pub max_price: f64,
     /// Sum of `price * volume`, for the volume-weighted average price.
-    pub sum_notional: f64,
+    pub sum_notional: ExactSum,
     pub volume: u64,
 }
 
@@ -119,21 +121,21 @@ impl TickAgg {
     pub fn of(price: f64, volume: u64) -> TickAgg {
         TickAgg {
             ticks: 1,
-            sum_price: price,
+            sum_price: ExactSum::of(price),
             min_price: price,
             max_price: price,
-            sum_notional: price * volume as f64,
+            sum_notional: ExactSum::of_product(price, volume),
             volume,
         }
     }
 
     pub fn avg_price(&self) -> f64 {
-        self.sum_price / self.ticks as f64
+        self.sum_price.to_f64() / self.ticks as f64
     }
 
     /// Volume-weighted average price; `None` when every tick had volume 0.
     pub fn vwap(&self) -> Option<f64> {
-        (self.volume > 0).then(|| self.sum_notional / self.volume as f64)
+        (self.volume > 0).then(|| self.sum_notional.to_f64() / self.volume as f64)
     }
 }
 
@@ -141,10 +143,10 @@ impl Aggregate for TickAgg {
     fn empty() -> Self {
         TickAgg {
             ticks: 0,
-            sum_price: 0.0,
+            sum_price: ExactSum::ZERO,
             min_price: f64::INFINITY,
             max_price: f64::NEG_INFINITY,
-            sum_notional: 0.0,
+            sum_notional: ExactSum::ZERO,
             volume: 0,
         }
     }
@@ -152,19 +154,19 @@ impl Aggregate for TickAgg {
     #[inline]
     fn merge(&mut self, o: &Self) {
         self.ticks += o.ticks;
-        self.sum_price += o.sum_price;
+        self.sum_price.add(&o.sum_price);
         self.min_price = self.min_price.min(o.min_price);
         self.max_price = self.max_price.max(o.max_price);
-        self.sum_notional += o.sum_notional;
+        self.sum_notional.add(&o.sum_notional);
         self.volume = self.volume.saturating_add(o.volume);
     }
 }
 
-/// Sum and count of the readings of one category.
+/// Exact sum and count of the readings of one category.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadingAgg {
     pub readings: u64,
-    pub sum: f64,
+    pub sum: ExactSum,
 }
 
 impl ReadingAgg {
@@ -172,12 +174,12 @@ impl ReadingAgg {
     pub fn of(value: f64) -> ReadingAgg {
         ReadingAgg {
             readings: 1,
-            sum: value,
+            sum: ExactSum::of(value),
         }
     }
 
     pub fn mean(&self) -> f64 {
-        self.sum / self.readings as f64
+        self.sum.to_f64() / self.readings as f64
     }
 }
 
@@ -185,14 +187,14 @@ impl Aggregate for ReadingAgg {
     fn empty() -> Self {
         ReadingAgg {
             readings: 0,
-            sum: 0.0,
+            sum: ExactSum::ZERO,
         }
     }
 
     #[inline]
     fn merge(&mut self, o: &Self) {
         self.readings += o.readings;
-        self.sum += o.sum;
+        self.sum.add(&o.sum);
     }
 }
 
@@ -343,7 +345,9 @@ mod tests {
 
     fn collect(w: &mut SlidingWindows<&'static str, ReadingAgg>, f: u64) -> Vec<(u64, u64, f64)> {
         let mut out = Vec::new();
-        w.advance_to(EventTime(f), |_, k, a| out.push((k, a.readings, a.sum)));
+        w.advance_to(EventTime(f), |_, k, a| {
+            out.push((k, a.readings, a.sum.to_f64()))
+        });
         out
     }
 

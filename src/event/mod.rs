@@ -12,6 +12,8 @@ pub use fields::{Field, FieldNames, RawFields, Scalar};
 pub use reject::{RejectKind, Rejection};
 pub use time::{EventTime, TimestampError};
 
+use crate::exact::MAX_MAGNITUDE;
+
 /// A stock tick: one trade of `volume` shares of `symbol` at `price`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tick<'a> {
@@ -109,6 +111,12 @@ pub fn classify<'a>(mut f: RawFields<'a>, names: &FieldNames) -> Result<Record<'
                 &format!("{price} is negative"),
             ));
         }
+        if price > MAX_MAGNITUDE {
+            return Err(invalid(
+                names.name(Field::Price),
+                &format!("{price} is above the supported maximum {MAX_MAGNITUDE}"),
+            ));
+        }
         let volume = count(get(&mut f, Field::Volume)?, names.name(Field::Volume))?;
         Ok(Record::Tick(Tick {
             time,
@@ -120,6 +128,12 @@ pub fn classify<'a>(mut f: RawFields<'a>, names: &FieldNames) -> Result<Record<'
         let category = key(get(&mut f, Field::Category)?, names.name(Field::Category))?;
         let time = timestamp(get(&mut f, Field::Timestamp)?, names)?;
         let value = number(get(&mut f, Field::Value)?, names.name(Field::Value))?;
+        if value.abs() > MAX_MAGNITUDE {
+            return Err(invalid(
+                names.name(Field::Value),
+                &format!("{value} is beyond the supported magnitude {MAX_MAGNITUDE}"),
+            ));
+        }
         Ok(Record::Reading(Reading {
             time,
             category,
@@ -299,6 +313,7 @@ mod tests {
             ("1", "1", "\"yesterday\""),
             ("1", "1", "-3"),
             ("1", "1", "true"),
+            ("2e15", "1", "1"),
         ] {
             assert_eq!(
                 kind(&tick(price, volume, ts)),

@@ -44,7 +44,19 @@ impl Target {
         uri: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Target, TargetError> {
-        let mut config = Config::from_str(uri).map_err(|e| TargetError(redact(&e.to_string())))?;
+        // The URL parser fills in 5432 when a URL names no port, and `Config::port` appends
+        // rather than replaces, so PGPORT goes into the text before parsing.
+        let mut text = uri.to_string();
+        if !names_port(uri) {
+            if let Some(p) = env("PGPORT") {
+                let port: u16 = p
+                    .parse()
+                    .map_err(|_| TargetError(format!("PGPORT={p:?} is not a port number")))?;
+                text = with_port(uri, port);
+            }
+        }
+        let mut config =
+            Config::from_str(&text).map_err(|e| TargetError(redact(&e.to_string())))?;
         if config.get_hosts().is_empty() {
             match env("PGHOST") {
                 Some(h) if h.starts_with('/') => {
@@ -56,14 +68,6 @@ impl Target {
                 None => {
                     config.host("127.0.0.1");
                 }
-            }
-        }
-        if config.get_ports().is_empty() {
-            if let Some(p) = env("PGPORT") {
-                let port = p
-                    .parse()
-                    .map_err(|_| TargetError(format!("PGPORT={p:?} is not a port number")))?;
-                config.port(port);
             }
         }
         if config.get_user().is_none() {
@@ -126,6 +130,43 @@ impl std::fmt::Display for Target {
             self.port(),
             self.dbname()
         )
+    }
+}
+
+/// The connection string with `port` given to each host that has none.
+fn with_port(uri: &str, port: u16) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return format!("{uri} port={port}");
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (user, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    if hosts.is_empty() {
+        let sep = if tail.contains('?') { '&' } else { '?' };
+        let tail = if tail.is_empty() { "/" } else { tail };
+        return format!("{scheme}://{user}{tail}{sep}port={port}");
+    }
+    let hosts: Vec<String> = hosts.split(',').map(|h| format!("{h}:{port}")).collect();
+    format!("{scheme}://{user}{}{tail}", hosts.join(","))
+}
+
+/// Whether a connection string sets the port itself.
+fn names_port(uri: &str) -> bool {
+    match uri.split_once("://") {
+        Some((_, rest)) => {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            // `[::1]:5432` or `host:5432`; a bare IPv6 address is bracketed.
+            hosts
+                .rsplit_once(']')
+                .map_or(hosts, |(_, tail)| tail)
+                .contains(':')
+                || rest.contains("port=")
+        }
+        None => uri.split_whitespace().any(|kv| kv.starts_with("port=")),
     }
 }
 
