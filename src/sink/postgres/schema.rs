@@ -125,6 +125,14 @@ fn sql_type(info_schema: &str) -> &'static str {
     }
 }
 
+/// A table tickflow writes: name, columns, primary key, nullable columns.
+struct TableDef<'a> {
+    name: &'a str,
+    columns: &'static [Column],
+    key: &'static [&'static str],
+    nullable: &'static [&'static str],
+}
+
 /// Creates the schema and tables if missing and checks that existing ones fit.
 pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
     let ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", t.schema);
