@@ -139,33 +139,39 @@ pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
     client
         .batch_execute(&ddl)
         .map_err(|e| PgError::statement(&ddl, e))?;
-    let tables: [(&str, &[Column], &[&str], &[&str]); 4] = [
-        (
-            &t.symbol_averages,
-            &SYMBOL_COLUMNS,
-            &["symbol", "window_end"],
-            &["vwap"],
-        ),
-        (
-            &t.category_means,
-            &CATEGORY_COLUMNS,
-            &["category", "window_end"],
-            &[],
-        ),
-        (
-            &t.rejects,
-            &REJECT_COLUMNS,
-            &["pipeline", "source", "partition", "position"],
-            &["line"],
-        ),
-        (
-            &t.progress,
-            &PROGRESS_COLUMNS,
-            &["pipeline", "source", "partition"],
-            &["max_seen_ms"],
-        ),
+    let tables = [
+        TableDef {
+            name: &t.symbol_averages,
+            columns: &SYMBOL_COLUMNS,
+            key: &["symbol", "window_end"],
+            nullable: &["vwap"],
+        },
+        TableDef {
+            name: &t.category_means,
+            columns: &CATEGORY_COLUMNS,
+            key: &["category", "window_end"],
+            nullable: &[],
+        },
+        TableDef {
+            name: &t.rejects,
+            columns: &REJECT_COLUMNS,
+            key: &["pipeline", "source", "partition", "position"],
+            nullable: &["line"],
+        },
+        TableDef {
+            name: &t.progress,
+            columns: &PROGRESS_COLUMNS,
+            key: &["pipeline", "source", "partition"],
+            nullable: &["max_seen_ms"],
+        },
     ];
-    for (name, columns, key, nullable) in tables {
+    for TableDef {
+        name,
+        columns,
+        key,
+        nullable,
+    } in tables
+    {
         let cols: Vec<String> = columns
             .iter()
             .map(|(c, ty)| {
