@@ -157,6 +157,7 @@ fn invalid(name: &str, why: &str) -> Rejection {
 
 fn key<'a>(value: Scalar<'a>, name: &str) -> Result<Cow<'a, str>, Rejection> {
     match value {
+        Scalar::Str(s) if s.contains('\0') => Err(invalid(name, "contains a NUL character")),
         Scalar::Str(s) if !s.is_empty() => Ok(s),
         Scalar::Str(_) => Err(invalid(name, "is empty")),
         other => Err(invalid(
@@ -328,6 +329,11 @@ mod tests {
         assert_eq!(
             kind(r#"{"stock_code": "", "timestamp": 1, "price": 1, "volume": 1}"#),
             InvalidField
+        );
+        assert_eq!(
+            kind(r#"{"stock_code": "a\u0000b", "timestamp": 1, "price": 1, "volume": 1}"#),
+            InvalidField,
+            "PostgreSQL text cannot hold NUL"
         );
         assert_eq!(
             kind(r#"{"category": "B", "category": "C", "timestamp": 1, "value": 1}"#),

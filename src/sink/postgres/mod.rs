@@ -18,7 +18,12 @@ pub enum PgError {
         message: String,
     },
     #[error("PostgreSQL refused `{statement}`: {message}")]
-    Statement { statement: String, message: String },
+    Statement {
+        statement: String,
+        message: String,
+        /// The failure may pass if retried (a lost connection, a server restart).
+        transient: bool,
+    },
     #[error("table {table} exists with an incompatible shape: {problems}; drop or rename it, or configure other table names in the spec's [postgres] section")]
     Shape { table: String, problems: String },
     #[error("pipeline {pipeline:?} was committed with {saved} input splits (workers), this run has {now}; run with -w {saved}, or pass --restart to start over")]
@@ -49,7 +54,19 @@ impl PgError {
         PgError::Statement {
             statement,
             message: redact(&describe(&e)),
+            transient: is_transient(&e),
         }
+    }
+
+    /// Whether retrying may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            PgError::Statement {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 

@@ -125,6 +125,26 @@ impl PgSink {
         restart: bool,
         resumable: bool,
     ) -> Result<(Client, Option<Restart>), PgError> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match Self::try_prepare(options, splits, restart, resumable) {
+                Err(e) if e.is_transient() && started.elapsed() < options.connect_timeout => {
+                    tracing::warn!(error = %e, "preparing PostgreSQL failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_prepare(
+        options: &PgSinkOptions,
+        splits: usize,
+        restart: bool,
+        resumable: bool,
+    ) -> Result<(Client, Option<Restart>), PgError> {
         let mut client = connect(&options.target, options.connect_timeout)?;
         schema::ensure(&mut client, &options.tables)?;
         let progress = options.tables.qualified(&options.tables.progress);
