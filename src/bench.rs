@@ -18,10 +18,12 @@ pub struct BenchResult {
     pub workers: usize,
     pub window: String,
     pub slide: String,
+    pub sink: String,
     pub events: u64,
     pub windows_out: u64,
     pub seconds: f64,
     pub events_per_sec: f64,
+    pub rows_per_sec: f64,
 }
 
 /// Runs `pipeline` once with output discarded and times it.
@@ -48,7 +50,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
         for _ in 0..args.repeat.max(1) {
             let mut spec = SpecFile {
                 sources: Some(vec![args.source.clone()]),
-                sinks: Some(vec!["discard".into()]),
+                sinks: Some(vec![args.sink.clone()]),
                 workers: Some(workers),
                 rejects: Some(
                     std::env::temp_dir()
@@ -60,6 +62,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
                     rate: 0.0,
                     events: Some(args.events),
                     symbols: args.symbols,
+                    event_rate: Some(args.event_rate),
                     kinds: Kinds::Ticks,
                     ..GeneratorSpec::default()
                 }),
@@ -67,16 +70,21 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             };
             spec.window.length = Some(args.window.clone());
             spec.window.slide = Some(args.slide.clone());
+            spec.name = Some(format!("bench-w{workers}"));
             let (events, windows_out, seconds) = measure(Pipeline::from_spec(spec)?)?;
             let result = BenchResult {
                 source: args.source.clone(),
                 workers,
                 window: args.window.clone(),
                 slide: args.slide.clone(),
+                sink: crate::sink::SinkSpec::parse(&args.sink)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|_| args.sink.clone()),
                 events,
                 windows_out,
                 seconds,
                 events_per_sec: events as f64 / seconds,
+                rows_per_sec: windows_out as f64 / seconds,
             };
             if best
                 .as_ref()
@@ -91,18 +99,34 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!(
-            "{:<28} {:>7} {:>10} {:>12} {:>9} {:>14}",
-            "source", "workers", "window", "events", "seconds", "events/s"
+            "{:<28} {:<10} {:>7} {:>10} {:>12} {:>10} {:>9} {:>12} {:>12}",
+            "source",
+            "sink",
+            "workers",
+            "window",
+            "events",
+            "rows",
+            "seconds",
+            "events/s",
+            "rows/s"
         );
         for r in &results {
+            let sink = if r.sink.starts_with("postgres") {
+                "postgres"
+            } else {
+                r.sink.as_str()
+            };
             println!(
-                "{:<28} {:>7} {:>10} {:>12} {:>9.3} {:>14.0}",
+                "{:<28} {:<10} {:>7} {:>10} {:>12} {:>10} {:>9.3} {:>12.0} {:>12.0}",
                 r.source,
+                sink,
                 r.workers,
                 format!("{}/{}", r.window, r.slide),
                 r.events,
+                r.windows_out,
                 r.seconds,
-                r.events_per_sec
+                r.events_per_sec,
+                r.rows_per_sec
             );
         }
     }

@@ -146,6 +146,9 @@ pub struct GeneratorArgs {
     /// per event).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Generator: events per second of event time (default: --rate, or 2000 when --rate is 0).
+    #[arg(long)]
+    pub event_rate: Option<f64>,
     /// Generator: stop after this many events.
     #[arg(long)]
     pub events: Option<u64>,
@@ -224,6 +227,9 @@ impl PipelineArgs {
         if g.events.is_some() {
             gen.events = g.events;
         }
+        if g.event_rate.is_some() {
+            gen.event_rate = g.event_rate;
+        }
         if let Some(v) = g.symbols {
             gen.symbols = v;
         }
@@ -261,6 +267,12 @@ pub struct BenchArgs {
     /// Generator symbols.
     #[arg(long, default_value_t = 100)]
     pub symbols: usize,
+    /// Generator events per second of event time.
+    #[arg(long, default_value_t = 2000.0)]
+    pub event_rate: f64,
+    /// Where results go: `discard` (default), `file:PATH`, or a PostgreSQL URL.
+    #[arg(long, default_value = "discard")]
+    pub sink: String,
     /// Window length.
     #[arg(long, default_value = "60s")]
     pub window: String,

@@ -10,6 +10,9 @@ use super::Shared;
 use crate::row::WindowRow;
 use crate::sink::postgres::ToWriter;
 
+/// Rows per message to the PostgreSQL writer.
+const ROWS_PER_MESSAGE: usize = 4096;
+
 /// Extension trait: `rows.emit(shared)`.
 pub trait Emit {
     /// Writes rows as they come; each batch is written whole and flushed.
@@ -32,9 +35,10 @@ impl Emit for Stream<'_, u64, Vec<WindowRow>> {
             if let Some(pg) = &pg {
                 // Rows first, then the note that every row below the frontier has been sent.
                 let below = frontier.frontier().first().copied();
-                let mut messages = Vec::with_capacity(2);
-                if !batch.is_empty() {
-                    messages.push(ToWriter::Rows(batch.clone()));
+                let mut messages = Vec::new();
+                // Bounded messages over a bounded queue bound the rows waiting for the database.
+                for chunk in batch.chunks(ROWS_PER_MESSAGE) {
+                    messages.push(ToWriter::Rows(chunk.to_vec()));
                 }
                 if noted != Some(below) {
                     messages.push(ToWriter::Frontier { worker, below });

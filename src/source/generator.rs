@@ -28,6 +28,8 @@ pub enum Kinds {
 pub struct GeneratorSpec {
     /// Events per second of wall time; 0 = as fast as possible.
     pub rate: f64,
+    /// Events per second of event time (density); default: `rate`, or 2,000 when `rate` is 0.
+    pub event_rate: Option<f64>,
     /// Stop after this many events in total (all workers); none = run until stopped.
     pub events: Option<u64>,
     /// Number of symbols, named SYM001, SYM002, ...
@@ -44,6 +46,7 @@ impl Default for GeneratorSpec {
     fn default() -> Self {
         GeneratorSpec {
             rate: 20.0,
+            event_rate: None,
             events: None,
             symbols: 10,
             categories: vec!["A".into(), "B".into(), "C".into()],
@@ -64,6 +67,13 @@ impl GeneratorSpec {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.rate.is_finite() && self.rate >= 0.0) {
             return Err(format!("generator rate must be >= 0, got {}", self.rate));
+        }
+        if let Some(r) = self.event_rate {
+            if !(r.is_finite() && (0.001..=1e6).contains(&r)) {
+                return Err(format!(
+                    "generator event_rate must be in 0.001..=1000000, got {r}"
+                ));
+            }
         }
         if self.kinds != Kinds::Readings && self.symbols == 0 {
             return Err("generator needs at least one symbol".into());
@@ -90,10 +100,10 @@ impl GeneratorSpec {
 
     /// Microseconds of event time between consecutive events.
     fn spacing_us(&self) -> u64 {
-        if self.rate > 0.0 {
-            ((1e6 / self.rate).round() as u64).max(1)
-        } else {
-            FAST_SPACING_US
+        match self.event_rate {
+            Some(r) => ((1e6 / r).round() as u64).max(1),
+            None if self.rate > 0.0 => ((1e6 / self.rate).round() as u64).max(1),
+            None => FAST_SPACING_US,
         }
     }
 

@@ -75,8 +75,9 @@ pub struct WriterStats {
     pub retries: u64,
 }
 
-/// Messages queued between workers and the writer.
-const QUEUE: usize = 1024;
+/// Messages queued between workers and the writer (each at most 4,096 rows): with a full
+/// queue, workers wait, and so do the sources.
+const QUEUE: usize = 64;
 /// Chunk of committed frontier stored when all input ended (fits an `int8`).
 const END: u64 = i64::MAX as u64;
 
@@ -209,6 +210,7 @@ impl PgSink {
                 let mut w = Writer {
                     client: Some(client),
                     staged: false,
+                    direct: true,
                     options,
                     rx,
                     book,
@@ -247,6 +249,8 @@ struct Writer {
     client: Option<Client>,
     /// The staging tables exist on the current connection.
     staged: bool,
+    /// Rows go straight into the tables by COPY; false once a window was found already there.
+    direct: bool,
     options: PgSinkOptions,
     rx: Receiver<ToWriter>,
     book: Arc<ProgressBook>,
@@ -323,6 +327,18 @@ impl Writer {
             match self.try_commit(&now, &rejects, &points, below) {
                 Ok(()) => break,
                 Err(Failure::Permanent(e)) => return Err(e),
+                Err(Failure::Conflict) if self.direct => {
+                    tracing::info!(
+                        "windows already in the tables (a re-run); switching to upserts"
+                    );
+                    self.direct = false;
+                }
+                Err(Failure::Conflict) => {
+                    return Err(PgError::GaveUp {
+                        waited: started.elapsed(),
+                        message: "a unique violation even with upserts".into(),
+                    })
+                }
                 Err(Failure::Transient(message)) => {
                     if started.elapsed() >= self.options.connect_timeout {
                         return Err(PgError::GaveUp {
@@ -369,27 +385,38 @@ impl Writer {
         let (symbols, categories): (Vec<&WindowRow>, Vec<&WindowRow>) = rows
             .iter()
             .partition(|r| matches!(r, WindowRow::SymbolAverage { .. }));
+        // Copy straight into the tables while no window can already be there (the protocol
+        // never writes a window twice); after a conflict, stage and upsert instead.
+        let direct = self.direct;
         if !symbols.is_empty() {
-            copy_symbols(&mut tx, &symbols)?;
-            let sql = upsert(
-                t,
-                &t.symbol_averages,
-                "tickflow_stage_symbols",
-                &SYMBOL_COLUMNS,
-                &["symbol", "window_end"],
-            );
-            tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+            if direct {
+                copy_symbols(&mut tx, &t.qualified(&t.symbol_averages), &symbols)?;
+            } else {
+                copy_symbols(&mut tx, "tickflow_stage_symbols", &symbols)?;
+                let sql = upsert(
+                    t,
+                    &t.symbol_averages,
+                    "tickflow_stage_symbols",
+                    &SYMBOL_COLUMNS,
+                    &["symbol", "window_end"],
+                );
+                tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+            }
         }
         if !categories.is_empty() {
-            copy_categories(&mut tx, &categories)?;
-            let sql = upsert(
-                t,
-                &t.category_means,
-                "tickflow_stage_categories",
-                &CATEGORY_COLUMNS,
-                &["category", "window_end"],
-            );
-            tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+            if direct {
+                copy_categories(&mut tx, &t.qualified(&t.category_means), &categories)?;
+            } else {
+                copy_categories(&mut tx, "tickflow_stage_categories", &categories)?;
+                let sql = upsert(
+                    t,
+                    &t.category_means,
+                    "tickflow_stage_categories",
+                    &CATEGORY_COLUMNS,
+                    &["category", "window_end"],
+                );
+                tx.batch_execute(&sql).map_err(|e| fail(&sql, e))?;
+            }
         }
         if !rejects.is_empty() {
             copy_rejects(&mut tx, &self.options.pipeline, rejects)?;
@@ -445,11 +472,15 @@ impl Writer {
 
 enum Failure {
     Transient(String),
+    /// A window was already in a table: redo the transaction with upserts.
+    Conflict,
     Permanent(PgError),
 }
 
 fn fail(sql: &str, e: postgres::Error) -> Failure {
-    if is_transient(&e) {
+    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+        Failure::Conflict
+    } else if is_transient(&e) {
         Failure::Transient(super::redact(&describe(&e)))
     } else {
         Failure::Permanent(PgError::statement(sql, e))
@@ -472,7 +503,12 @@ fn staging_ddl(t: &Tables) -> String {
             t.qualified(table)
         )
     };
+    // Rows and progress commit in one transaction, so a commit PostgreSQL loses in a crash
+    // is redone from the progress it also lost: durability of the last few commits is not
+    // needed for exactly-once, and not waiting for each WAL flush lets commits run back to back.
+    let session = "SET synchronous_commit = off;".to_string();
     [
+        session,
         stage("tickflow_stage_symbols", &t.symbol_averages),
         stage("tickflow_stage_categories", &t.category_means),
         stage("tickflow_stage_rejects", &t.rejects),
@@ -500,9 +536,13 @@ fn time(t: EventTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(t.0)
 }
 
-fn copy_symbols(tx: &mut postgres::Transaction<'_>, rows: &[&WindowRow]) -> Result<(), Failure> {
+fn copy_symbols(
+    tx: &mut postgres::Transaction<'_>,
+    into: &str,
+    rows: &[&WindowRow],
+) -> Result<(), Failure> {
     let sql = format!(
-        "COPY tickflow_stage_symbols ({}) FROM STDIN (FORMAT binary)",
+        "COPY {into} ({}) FROM STDIN (FORMAT binary)",
         names(&SYMBOL_COLUMNS)
     );
     let types = [
@@ -543,9 +583,13 @@ fn copy_symbols(tx: &mut postgres::Transaction<'_>, rows: &[&WindowRow]) -> Resu
     w.finish().map_err(|e| fail(&sql, e)).map(drop)
 }
 
-fn copy_categories(tx: &mut postgres::Transaction<'_>, rows: &[&WindowRow]) -> Result<(), Failure> {
+fn copy_categories(
+    tx: &mut postgres::Transaction<'_>,
+    into: &str,
+    rows: &[&WindowRow],
+) -> Result<(), Failure> {
     let sql = format!(
-        "COPY tickflow_stage_categories ({}) FROM STDIN (FORMAT binary)",
+        "COPY {into} ({}) FROM STDIN (FORMAT binary)",
         names(&CATEGORY_COLUMNS)
     );
     let types = [
