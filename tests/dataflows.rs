@@ -33,6 +33,60 @@ fn every_spec_runs() {
     for spec in specs {
         let shown = spec.display().to_string();
         let expected = expected_of(&spec);
+        let text = std::fs::read_to_string(&spec).unwrap();
+        if text.contains("postgres://") {
+            // Into a schema of this run's own, from scratch, with the rows also on stdout.
+            if std::process::Command::new("psql")
+                .args([
+                    "-q",
+                    "-w",
+                    "postgres://root@127.0.0.1:5432/test",
+                    "-c",
+                    "select 1",
+                ])
+                .output()
+                .map_or(true, |o| !o.status.success())
+                && std::env::var("CI").as_deref() != Ok("true")
+            {
+                eprintln!("SKIPPED {shown}: no PostgreSQL");
+                continue;
+            }
+            let schema = format!("tf_spec_{}", std::process::id());
+            // Schemas left by earlier runs of this test.
+            let _ = std::process::Command::new("psql")
+                .args(["-qAt", "postgres://root@127.0.0.1:5432/test", "-c"])
+                .arg("DO $$DECLARE s text; BEGIN FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tf\\_spec\\_%' LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END$$")
+                .output();
+            let url = "postgres://root@127.0.0.1:5432/test";
+            let out = run_ok(&[
+                &shown,
+                "--quiet",
+                "--sink",
+                "stdout",
+                "--sink",
+                url,
+                "--pg-schema",
+                &schema,
+                "--restart",
+            ]);
+            let want = rows(&std::fs::read(&expected).unwrap());
+            assert_rows_close(&want, &rows(&out.stdout), 1e-12);
+            let stored = std::process::Command::new("psql")
+                .args([
+                    "-qAt",
+                    url,
+                    "-c",
+                    &format!("SELECT count(*) FROM {schema}.symbol_averages"),
+                ])
+                .output()
+                .expect("psql");
+            let stored: usize = String::from_utf8_lossy(&stored.stdout)
+                .trim()
+                .parse()
+                .expect("a count");
+            assert_eq!(stored, want.len(), "{shown}: rows in PostgreSQL");
+            continue;
+        }
         if expected.exists() {
             let out = run_ok(&[&shown, "--quiet"]);
             let want = rows(&std::fs::read(&expected).unwrap());

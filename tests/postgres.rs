@@ -36,13 +36,23 @@ fn pg() -> Option<Client> {
     }
 }
 
-/// A schema of this test's own, dropped first so every run starts clean.
+/// A schema of this test's own; schemas of earlier runs of the same test are dropped.
 fn fresh_schema(client: &mut Client, tag: &str) -> String {
-    let name = format!("tf_{tag}_{}", std::process::id());
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-        .unwrap();
-    name
+    let old: Vec<String> = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1",
+            &[&format!("tf\\_{tag}\\_%")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for schema in old {
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .unwrap();
+    }
+    format!("tf_{tag}_{}", std::process::id())
 }
 
 fn iso_of(ms: i64) -> String {
