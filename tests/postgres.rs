@@ -99,6 +99,17 @@ fn differing(client: &mut Client, a: &str, b: &str, table: &str, key: &str) -> i
     client.query_one(&sql, &[]).unwrap().get(0)
 }
 
+/// Both result tables hold the same rows in schemas `a` and `b`, every column.
+fn assert_same_results(client: &mut Client, a: &str, b: &str) {
+    for (table, key) in [
+        ("symbol_averages", "symbol, window_end"),
+        ("category_means", "category, window_end"),
+    ] {
+        assert_eq!(count(client, a, table), count(client, b, table), "{table}");
+        assert_eq!(differing(client, a, b, table, key), 0, "{table} differs");
+    }
+}
+
 fn count(client: &mut Client, schema: &str, table: &str) -> i64 {
     client
         .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
@@ -255,21 +266,7 @@ fn kill_9_and_restart_equals_an_uninterrupted_run() {
         "no kill landed between commits; the input is too small"
     );
     run_into(&input, &killed, &[]);
-    for (table, key) in [
-        ("symbol_averages", "symbol, window_end"),
-        ("category_means", "category, window_end"),
-    ] {
-        assert_eq!(
-            count(&mut client, &clean, table),
-            count(&mut client, &killed, table),
-            "{table}"
-        );
-        assert_eq!(
-            differing(&mut client, &clean, &killed, table, key),
-            0,
-            "{table} differs"
-        );
-    }
+    assert_same_results(&mut client, &clean, &killed);
     let rejects = |c: &mut Client, s: &str| -> Vec<(String, i32, i64, i64, String, String)> {
         c.query(
             &format!("SELECT source, partition, position, line, reason, raw FROM {s}.tickflow_rejects ORDER BY 1, 2, 3"),
@@ -493,21 +490,7 @@ fn terminated_connections_mid_run_lose_and_duplicate_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(terminated > 0, "no connection was cut: {stderr}");
-    for (table, key) in [
-        ("symbol_averages", "symbol, window_end"),
-        ("category_means", "category, window_end"),
-    ] {
-        assert_eq!(
-            count(&mut client, &clean, table),
-            count(&mut client, &cut, table),
-            "{table}"
-        );
-        assert_eq!(
-            differing(&mut client, &clean, &cut, table, key),
-            0,
-            "{table} differs"
-        );
-    }
+    assert_same_results(&mut client, &clean, &cut);
 }
 
 #[test]

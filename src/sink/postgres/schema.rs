@@ -125,6 +125,18 @@ fn sql_type(info_schema: &str) -> &'static str {
     }
 }
 
+/// The wire type of a column type as `information_schema` spells it.
+pub fn wire_type(info_schema: &str) -> postgres::types::Type {
+    match info_schema {
+        "text" => postgres::types::Type::TEXT,
+        "timestamp with time zone" => postgres::types::Type::TIMESTAMPTZ,
+        "double precision" => postgres::types::Type::FLOAT8,
+        "bigint" => postgres::types::Type::INT8,
+        "integer" => postgres::types::Type::INT4,
+        other => unreachable!("no column of type {other}"),
+    }
+}
+
 /// A table tickflow writes: name, columns, primary key, nullable columns.
 struct TableDef<'a> {
     name: &'a str,

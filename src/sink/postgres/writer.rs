@@ -18,10 +18,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
+use postgres::types::Type;
 use postgres::{Client, NoTls};
 
-use super::schema::{self, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, SYMBOL_COLUMNS};
+use super::schema::{self, wire_type, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, SYMBOL_COLUMNS};
 use super::{describe, is_transient, PgError, Target};
 use crate::dataflow::{PartitionKey, ProgressBook, Restart, Resume};
 use crate::event::EventTime;
@@ -536,51 +536,51 @@ fn time(t: EventTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(t.0)
 }
 
+/// Binary `COPY` of `items` into `into`, whose columns are `columns`; `write` sends one item.
+fn copy_in<T>(
+    tx: &mut postgres::Transaction<'_>,
+    into: &str,
+    columns: &[(&str, &str)],
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut BinaryCopyInWriter<'_>, T) -> Result<(), postgres::Error>,
+) -> Result<(), Failure> {
+    let sql = format!(
+        "COPY {into} ({}) FROM STDIN (FORMAT binary)",
+        names(columns)
+    );
+    let types: Vec<Type> = columns.iter().map(|(_, ty)| wire_type(ty)).collect();
+    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for item in items {
+        write(&mut w, item).map_err(|e| fail(&sql, e))?;
+    }
+    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+}
+
 fn copy_symbols(
     tx: &mut postgres::Transaction<'_>,
     into: &str,
     rows: &[&WindowRow],
 ) -> Result<(), Failure> {
-    let sql = format!(
-        "COPY {into} ({}) FROM STDIN (FORMAT binary)",
-        names(&SYMBOL_COLUMNS)
-    );
-    let types = [
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::FLOAT8,
-        Type::INT8,
-        Type::INT8,
-    ];
-    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
-    let mut w = BinaryCopyInWriter::new(sink, &types);
-    for row in rows {
-        if let WindowRow::SymbolAverage {
+    copy_in(tx, into, &SYMBOL_COLUMNS, rows, |w, row| match row {
+        WindowRow::SymbolAverage {
             symbol,
             start,
             end,
             agg,
-        } = row
-        {
-            let values: [&(dyn ToSql + Sync); 9] = [
-                symbol,
-                &time(*start),
-                &time(*end),
-                &agg.avg_price(),
-                &agg.min_price,
-                &agg.max_price,
-                &agg.vwap(),
-                &(agg.ticks as i64),
-                &(agg.volume as i64),
-            ];
-            w.write(&values).map_err(|e| fail(&sql, e))?;
-        }
-    }
-    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+        } => w.write(&[
+            symbol,
+            &time(*start),
+            &time(*end),
+            &agg.avg_price(),
+            &agg.min_price,
+            &agg.max_price,
+            &agg.vwap(),
+            &(agg.ticks as i64),
+            &(agg.volume as i64),
+        ]),
+        WindowRow::CategoryMean { .. } => Ok(()),
+    })
 }
 
 fn copy_categories(
@@ -588,38 +588,21 @@ fn copy_categories(
     into: &str,
     rows: &[&WindowRow],
 ) -> Result<(), Failure> {
-    let sql = format!(
-        "COPY {into} ({}) FROM STDIN (FORMAT binary)",
-        names(&CATEGORY_COLUMNS)
-    );
-    let types = [
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
-        Type::FLOAT8,
-        Type::INT8,
-    ];
-    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
-    let mut w = BinaryCopyInWriter::new(sink, &types);
-    for row in rows {
-        if let WindowRow::CategoryMean {
+    copy_in(tx, into, &CATEGORY_COLUMNS, rows, |w, row| match row {
+        WindowRow::CategoryMean {
             category,
             start,
             end,
             agg,
-        } = row
-        {
-            let values: [&(dyn ToSql + Sync); 5] = [
-                category,
-                &time(*start),
-                &time(*end),
-                &agg.mean(),
-                &(agg.readings as i64),
-            ];
-            w.write(&values).map_err(|e| fail(&sql, e))?;
-        }
-    }
-    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+        } => w.write(&[
+            category,
+            &time(*start),
+            &time(*end),
+            &agg.mean(),
+            &(agg.readings as i64),
+        ]),
+        WindowRow::SymbolAverage { .. } => Ok(()),
+    })
 }
 
 fn copy_rejects(
@@ -627,39 +610,26 @@ fn copy_rejects(
     pipeline: &str,
     rows: &[RejectRow],
 ) -> Result<(), Failure> {
-    let sql = format!(
-        "COPY tickflow_stage_rejects ({}) FROM STDIN (FORMAT binary)",
-        names(&REJECT_COLUMNS)
-    );
-    let types = [
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT4,
-        Type::INT8,
-        Type::INT8,
-        Type::TIMESTAMPTZ,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-    ];
-    let sink = tx.copy_in(&sql).map_err(|e| fail(&sql, e))?;
-    let mut w = BinaryCopyInWriter::new(sink, &types);
-    for r in rows {
-        // PostgreSQL text cannot hold NUL; keep the rest of the line as it came.
-        let raw = r.raw.replace('\0', "\u{FFFD}");
-        let detail = r.detail.replace('\0', "\u{FFFD}");
-        let values: [&(dyn ToSql + Sync); 9] = [
-            &pipeline,
-            &r.source,
-            &(r.partition as i32),
-            &(r.position as i64),
-            &(r.line as i64),
-            &r.received_at,
-            &r.reason,
-            &detail,
-            &raw,
-        ];
-        w.write(&values).map_err(|e| fail(&sql, e))?;
-    }
-    w.finish().map_err(|e| fail(&sql, e)).map(drop)
+    copy_in(
+        tx,
+        "tickflow_stage_rejects",
+        &REJECT_COLUMNS,
+        rows,
+        |w, r| {
+            // PostgreSQL text cannot hold NUL; keep the rest of the line as it came.
+            let raw = r.raw.replace('\0', "\u{FFFD}");
+            let detail = r.detail.replace('\0', "\u{FFFD}");
+            w.write(&[
+                &pipeline,
+                &r.source,
+                &(r.partition as i32),
+                &(r.position as i64),
+                &(r.line as i64),
+                &r.received_at,
+                &r.reason,
+                &detail,
+                &raw,
+            ])
+        },
+    )
 }
