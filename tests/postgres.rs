@@ -613,3 +613,50 @@ fn an_incompatible_existing_table_is_a_clear_startup_error() {
     assert!(stderr.contains("incompatible shape"), "{stderr}");
     assert!(stderr.contains("window_end is integer"), "{stderr}");
 }
+
+/// A permanent error (here: no permission to create anything) stops the run at once and names
+/// the statement that failed; it is not retried for the connect timeout.
+#[test]
+fn a_permanent_error_stops_the_run_with_the_statement() {
+    let Some(mut client) = pg() else { return };
+    client
+        .batch_execute(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tf_powerless') THEN \
+             CREATE ROLE tf_powerless LOGIN; END IF; END$$; \
+             REVOKE CREATE ON SCHEMA public FROM PUBLIC; REVOKE CREATE ON DATABASE test FROM PUBLIC;",
+        )
+        .unwrap();
+    let url = pg_url().replacen("root@", "tf_powerless@", 1);
+    let started = Instant::now();
+    let out = tickflow()
+        .args([
+            "run",
+            "--source",
+            "generator",
+            "--events",
+            "10",
+            "--rate",
+            "0",
+            "--sink",
+            &url,
+        ])
+        .args([
+            "--pg-schema",
+            "tf_powerless_schema",
+            "--pg-connect-timeout",
+            "60s",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("PostgreSQL refused `CREATE SCHEMA IF NOT EXISTS"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a permanent error is not retried"
+    );
+}
