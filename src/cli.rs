@@ -23,6 +23,42 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Measure throughput of the whole dataflow with output discarded.
     Bench(BenchArgs),
+    /// Write synthetic ticks or readings to stdout or a Kafka topic.
+    Produce(ProduceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// `stdout` or `kafka://BROKER[,BROKER...]/TOPIC`.
+    #[arg(long, default_value = "stdout")]
+    pub to: String,
+    /// Which records to write.
+    #[arg(long, value_enum, default_value = "ticks")]
+    pub kind: Kinds,
+    /// Events per second (0: as fast as the target takes them).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Events per second of event time (default: --rate, or 2000 when --rate is 0).
+    #[arg(long)]
+    pub event_rate: Option<f64>,
+    /// Stop after this many events (default: run until stopped).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Number of symbols (SYM001, ...).
+    #[arg(long, default_value_t = 100)]
+    pub symbols: usize,
+    /// Reading categories, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "A,B,C")]
+    pub categories: Vec<String>,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Event time of the first event (RFC 3339) or `now`.
+    #[arg(long, default_value = "now")]
+    pub start: String,
+    /// Kafka producer setting passed to librdkafka as is; repeatable.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub kafka_settings: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +171,22 @@ pub struct PipelineArgs {
     /// Input key of a reading's category (default `category`).
     #[arg(long, value_name = "KEY")]
     pub category_field: Option<String>,
+    /// Kafka client setting passed to librdkafka as is (`-X security.protocol=SASL_SSL`);
+    /// repeatable.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub kafka_settings: Vec<String>,
+    /// Kafka consumer group whose offsets mirror committed progress (for lag monitoring).
+    #[arg(long, value_name = "GROUP")]
+    pub group_id: Option<String>,
+    /// Where Kafka partitions without saved progress start.
+    #[arg(long, value_enum)]
+    pub start_offset: Option<crate::source::StartOffset>,
+    /// Stop once every Kafka partition reaches its end (backfills, tests, benchmarks).
+    #[arg(long)]
+    pub exit_at_end: bool,
+    /// How long to keep trying to reach the Kafka brokers at start (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub kafka_timeout: Option<String>,
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }
@@ -191,6 +243,18 @@ impl PipelineArgs {
         set(&mut spec.postgres.schema, &self.pg_schema);
         set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
         set(&mut spec.postgres.commit_interval, &self.pg_commit_interval);
+        for kv in &self.kafka_settings {
+            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+            spec.kafka
+                .settings
+                .insert(k.trim().to_string(), v.to_string());
+        }
+        set(&mut spec.kafka.group_id, &self.group_id);
+        set(&mut spec.kafka.start_offset, &self.start_offset);
+        set(&mut spec.kafka.connect_timeout, &self.kafka_timeout);
+        if self.exit_at_end {
+            spec.kafka.exit_at_end = Some(true);
+        }
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
         set(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::FieldNames;
 use crate::sink::postgres::Tables;
 use crate::sink::{Format, SinkSpec};
-use crate::source::{GeneratorSpec, SourceSpec};
+use crate::source::{GeneratorSpec, KafkaOptions, SourceSpec, StartOffset};
 use crate::window::WindowSpec;
 
 /// A spec or flag that cannot be used, naming the setting and what is wrong with it.
@@ -50,6 +50,20 @@ pub struct SpecFile {
     pub fields: Option<FieldNames>,
     pub generator: Option<GeneratorSpec>,
     pub postgres: PostgresSection,
+    pub kafka: KafkaSection,
+}
+
+/// Kafka client settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    /// librdkafka settings passed through as they are (SASL, TLS, timeouts...).
+    pub settings: std::collections::BTreeMap<String, String>,
+    pub group_id: Option<String>,
+    pub start_offset: Option<StartOffset>,
+    pub exit_at_end: Option<bool>,
+    /// How long to keep trying to reach the brokers at start-up (default 30s).
+    pub connect_timeout: Option<String>,
 }
 
 /// The PostgreSQL sink's settings.
@@ -163,6 +177,7 @@ pub struct Pipeline {
     pub generator: GeneratorSpec,
     pub max_line_bytes: usize,
     pub postgres: PostgresSettings,
+    pub kafka: KafkaOptions,
 }
 
 /// Validated PostgreSQL sink settings.
@@ -278,6 +293,13 @@ impl Pipeline {
         {
             return Err(invalid("sink", "at most one PostgreSQL sink per pipeline"));
         }
+        let kafka = KafkaOptions {
+            settings: spec.kafka.settings.into_iter().collect(),
+            group_id: spec.kafka.group_id,
+            start_offset: spec.kafka.start_offset.unwrap_or_default(),
+            exit_at_end: spec.kafka.exit_at_end.unwrap_or(false),
+            connect_timeout: duration("kafka.connect_timeout", spec.kafka.connect_timeout, "30s")?,
+        };
         let name = spec.name.unwrap_or_else(|| derived_name(&sources));
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
             return Err(invalid(
@@ -300,6 +322,7 @@ impl Pipeline {
             generator,
             max_line_bytes,
             postgres,
+            kafka,
         })
     }
 
@@ -320,6 +343,7 @@ fn derived_name(sources: &[SourceSpec]) -> String {
             SourceSpec::File(p) => p
                 .file_stem()
                 .map_or_else(|| "file".into(), |s| s.to_string_lossy().into_owned()),
+            SourceSpec::Kafka(k) => k.topics.join("+"),
             other => other.to_string(),
         })
         .collect();

@@ -7,6 +7,7 @@ pub mod dataflow;
 pub mod event;
 pub mod exact;
 pub mod metrics;
+pub mod produce;
 pub mod row;
 pub mod sink;
 pub mod source;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use tickflow::cli::{BenchArgs, Cli, ClusterArgs, Command, RunArgs};
+use tickflow::cli::{BenchArgs, Cli, ClusterArgs, Command, ProduceArgs, RunArgs};
 use tickflow::config::{Pipeline, SpecFile};
 use tickflow::dataflow::{run, Cluster, RunOptions};
 use tickflow::source::SourceSpec;
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_command(*args),
         Command::Bench(args) => bench_command(args),
+        Command::Produce(args) => produce_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,4 +136,31 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
 
 fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
     tickflow::bench::run_bench(&args)
+}
+
+fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
+    let spec = tickflow::source::GeneratorSpec {
+        rate: args.rate,
+        event_rate: args.event_rate,
+        events: args.events,
+        symbols: args.symbols,
+        categories: args.categories,
+        seed: args.seed,
+        kinds: args.kind,
+        start: args.start,
+    };
+    let kafka = tickflow::source::KafkaOptions {
+        settings: args
+            .kafka_settings
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+                (k.trim().to_string(), v.to_string())
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let n = tickflow::produce::produce(&args.to, &spec, &kafka)?;
+    eprintln!("tickflow: produced {n} events to {}", args.to);
+    Ok(())
 }

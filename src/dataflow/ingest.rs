@@ -139,6 +139,8 @@ impl Ingest {
         let options = crate::source::SourceOptions {
             generator: p.generator.clone(),
             max_line_bytes: p.max_line_bytes,
+            kafka: p.kafka.clone(),
+            kafka_partitions: shared.kafka_partitions.clone(),
         };
         let saved = |source: &str, index: usize| {
             shared
@@ -265,7 +267,7 @@ impl Ingest {
         let idle_timeout = self.shared.pipeline.idle_timeout;
         let active = live
             .iter()
-            .filter(|p| !(p.waiting && p.clock.is_idle(now, idle_timeout)))
+            .filter(|p| !(p.waiting && p.reader.caught_up() && p.clock.is_idle(now, idle_timeout)))
             .map(|p| p.clock.watermark().0)
             .min();
         let target = match active {

@@ -82,6 +82,8 @@ pub struct Shared {
     pub committed_below: Arc<AtomicU64>,
     /// Tells apart the rejects of runs over sources that cannot be replayed (stdin, generator).
     pub run_id: String,
+    /// The partitions of each Kafka source, listed at start-up.
+    pub kafka_partitions: Vec<Vec<crate::source::TopicPartition>>,
     /// Set by Ctrl-C or a fatal error: sources end, windows flush, the run exits.
     pub shutdown: Arc<AtomicBool>,
     /// Partials sent by sources and not yet taken in by window operators.
@@ -174,6 +176,14 @@ pub fn run(
             *path = absolute;
         }
     }
+    let mut kafka_partitions = Vec::new();
+    for source in &pipeline.sources {
+        if let SourceSpec::Kafka(k) = source {
+            let listed = crate::source::list_partitions(k, &pipeline.kafka)
+                .map_err(|e| RunError::Failed(e.to_string()))?;
+            kafka_partitions.push(listed);
+        }
+    }
     let sinks = pipeline
         .sinks
         .iter()
@@ -204,24 +214,42 @@ pub fn run(
             connect_timeout: pg.connect_timeout,
             commit_interval: pg.commit_interval,
             max_batch_rows: 100_000,
+            local_workers: workers,
+            splits,
+            window: pipeline.window,
         };
         let replayable = pipeline.replayable();
         if !replayable {
             tracing::info!("sources that cannot be replayed: PostgreSQL results are at-most-once across a crash");
         }
-        let (client, saved) = PgSink::prepare(&pg_options, splits, options.restart, replayable)?;
+        let (client, saved) = PgSink::prepare(&pg_options, options.restart, replayable)?;
         if let Some(saved) = &saved {
             committed_below.store(saved.committed_below, Relaxed);
         }
         restart = saved;
+        let kafka_specs: Vec<crate::source::KafkaSpec> = pipeline
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                SourceSpec::Kafka(k) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        let after_commit = crate::source::GroupCommitter::new(&kafka_specs, &pipeline.kafka).map(
+            |group| -> crate::sink::postgres::AfterCommit {
+                Box::new(move |points| {
+                    let offsets: Vec<_> =
+                        points.iter().map(|(k, r)| (k.clone(), r.offset)).collect();
+                    group.commit(&offsets);
+                })
+            },
+        );
         pg_sink = Some(PgSink::start(
             client,
             pg_options,
-            workers,
-            splits,
-            pipeline.window,
             book.clone(),
             committed_below.clone(),
+            after_commit,
         ));
     }
     let exactly_once = pg_sink.is_some() && pipeline.replayable();
@@ -241,6 +269,7 @@ pub fn run(
                 .map_or(0, |d| d.as_millis() as u64),
         )
         .to_string(),
+        kafka_partitions,
         shutdown: shutdown.clone(),
         in_flight: AtomicI64::new(0),
         active: (0..workers).map(|_| AtomicU64::new(0)).collect(),

@@ -6,6 +6,7 @@
 mod clock;
 mod file;
 mod generator;
+mod kafka;
 mod lines;
 mod stdin;
 
@@ -16,6 +17,10 @@ use std::time::Duration;
 pub use clock::PartitionClock;
 pub use file::FileSplit;
 pub use generator::{Generator, GeneratorSpec, Kinds};
+pub use kafka::{
+    list_partitions, GroupCommitter, KafkaOptions, KafkaPartition, KafkaSourceError, KafkaSpec,
+    StartOffset, TopicPartition,
+};
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
 pub use stdin::Stdin;
 
@@ -30,11 +35,13 @@ pub enum SourceSpec {
     File(PathBuf),
     /// `-`: standard input, read by the first worker.
     Stdin,
+    /// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`
+    Kafka(KafkaSpec),
 }
 
 /// A `--source` value that names no known source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown source {0:?}: expected `generator`, `file:PATH` or `-` (stdin)")]
+#[error("unknown source {0:?}: expected `generator`, `file:PATH`, `-` (stdin) or `kafka://BROKER/TOPIC`")]
 pub struct UnknownSource(pub String);
 
 impl SourceSpec {
@@ -43,6 +50,9 @@ impl SourceSpec {
         match uri {
             "generator" => Ok(SourceSpec::Generator),
             "-" | "stdin" => Ok(SourceSpec::Stdin),
+            _ if uri.starts_with("kafka://") => KafkaSpec::parse(&uri["kafka://".len()..])
+                .map(SourceSpec::Kafka)
+                .ok_or_else(|| UnknownSource(uri.to_string())),
             _ => match uri.strip_prefix("file:") {
                 Some(path) if !path.is_empty() => Ok(SourceSpec::File(PathBuf::from(path))),
                 _ => Err(UnknownSource(uri.to_string())),
@@ -57,6 +67,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Generator => f.write_str("generator"),
             SourceSpec::File(p) => write!(f, "file:{}", p.display()),
             SourceSpec::Stdin => f.write_str("stdin"),
+            SourceSpec::Kafka(k) => write!(f, "kafka://{}/{}", k.brokers, k.topics.join(",")),
         }
     }
 }
@@ -102,6 +113,17 @@ pub trait Partition {
     fn position(&self) -> u64 {
         0
     }
+
+    /// Whether a partition with nothing to read has read everything there is (as opposed to
+    /// not being able to reach its data): only then may it go idle.
+    fn caught_up(&self) -> bool {
+        true
+    }
+
+    /// Whether the same positions give the same records in every run.
+    fn replayable(&self) -> bool {
+        false
+    }
 }
 
 /// An error opening a source.
@@ -109,6 +131,8 @@ pub trait Partition {
 pub enum SourceError {
     #[error("cannot open {path}: {error}; check the path and permissions")]
     Open { path: String, error: std::io::Error },
+    #[error(transparent)]
+    Kafka(#[from] KafkaSourceError),
 }
 
 /// Everything a worker needs to open its partitions.
@@ -116,6 +140,9 @@ pub enum SourceError {
 pub struct SourceOptions {
     pub generator: GeneratorSpec,
     pub max_line_bytes: usize,
+    pub kafka: KafkaOptions,
+    /// The partitions of each Kafka source, listed at start-up, in `sources` order.
+    pub kafka_partitions: Vec<Vec<TopicPartition>>,
 }
 
 /// Opens the partitions of `specs` that belong to `worker` out of `workers`.
@@ -131,8 +158,36 @@ pub fn open_partitions(
     resume_at: &dyn Fn(&str, usize) -> Option<u64>,
 ) -> Result<Vec<Box<dyn Partition>>, SourceError> {
     let mut parts: Vec<Box<dyn Partition>> = Vec::new();
+    let mut kafka_lists = options.kafka_partitions.iter();
     for spec in specs {
         match spec {
+            SourceSpec::Kafka(k) => {
+                let all = kafka_lists.next().map_or(&[][..], Vec::as_slice);
+                // Partition i of the source goes to worker i % workers, in every process.
+                let mine: Vec<(TopicPartition, Option<u64>)> = all
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % workers == worker)
+                    .map(|(_, tp)| {
+                        let resume = resume_at(&k.source_name(&tp.topic), tp.partition as usize);
+                        (tp.clone(), resume)
+                    })
+                    .collect();
+                if !mine.is_empty() {
+                    let opened = kafka::WorkerConsumer::open(
+                        k,
+                        &options.kafka,
+                        &mine,
+                        options.max_line_bytes,
+                        wake.clone(),
+                    )?;
+                    parts.extend(
+                        opened
+                            .into_iter()
+                            .map(|p| Box::new(p) as Box<dyn Partition>),
+                    );
+                }
+            }
             SourceSpec::Generator => {
                 if let Some(g) = Generator::new(&options.generator, worker, workers) {
                     parts.push(Box::new(g));

@@ -6,7 +6,7 @@ mod writer;
 
 pub use schema::{validate_identifier, Tables};
 pub use target::{is_postgres_uri, redact, Target, TargetError};
-pub use writer::{connect, PgSink, PgSinkOptions, RejectRow, ToWriter, WriterStats};
+pub use writer::{connect, AfterCommit, PgSink, PgSinkOptions, RejectRow, ToWriter, WriterStats};
 
 /// Why the PostgreSQL sink stopped.
 #[derive(Debug, thiserror::Error)]

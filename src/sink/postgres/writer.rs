@@ -52,6 +52,9 @@ pub struct RejectRow {
     pub raw: String,
 }
 
+/// Called with the resume points after each successful commit (Kafka group offsets).
+pub type AfterCommit = Box<dyn FnMut(&[(PartitionKey, Resume)]) + Send>;
+
 /// Settings of the PostgreSQL sink.
 #[derive(Clone, Debug)]
 pub struct PgSinkOptions {
@@ -64,6 +67,11 @@ pub struct PgSinkOptions {
     pub commit_interval: Duration,
     /// Commit once this many rows wait.
     pub max_batch_rows: usize,
+    /// Worker threads of this process (each sends its own frontier).
+    pub local_workers: usize,
+    /// Input splits over all processes (a file's partitions depend on it).
+    pub splits: usize,
+    pub window: WindowSpec,
 }
 
 /// What the writer did.
@@ -122,14 +130,13 @@ impl PgSink {
     /// progress is used; otherwise the run starts from the beginning of its input.
     pub fn prepare(
         options: &PgSinkOptions,
-        splits: usize,
         restart: bool,
         resumable: bool,
     ) -> Result<(Client, Option<Restart>), PgError> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match Self::try_prepare(options, splits, restart, resumable) {
+            match Self::try_prepare(options, restart, resumable) {
                 Err(e) if e.is_transient() && started.elapsed() < options.connect_timeout => {
                     tracing::warn!(error = %e, "preparing PostgreSQL failed; retrying");
                     std::thread::sleep(backoff);
@@ -142,7 +149,6 @@ impl PgSink {
 
     fn try_prepare(
         options: &PgSinkOptions,
-        splits: usize,
         restart: bool,
         resumable: bool,
     ) -> Result<(Client, Option<Restart>), PgError> {
@@ -174,11 +180,12 @@ impl PgSink {
             if partition < 0 {
                 continue; // the pipeline's own row
             }
-            if saved_splits as usize != splits {
+            // A file's partitions are byte ranges per worker; a Kafka partition is itself.
+            if source.starts_with("file:") && saved_splits as usize != options.splits {
                 return Err(PgError::Splits {
                     pipeline: options.pipeline.clone(),
                     saved: saved_splits,
-                    now: splits,
+                    now: options.splits,
                 });
             }
             let max_seen: Option<i64> = row.get(3);
@@ -197,16 +204,16 @@ impl PgSink {
     pub fn start(
         client: Client,
         options: PgSinkOptions,
-        local_workers: usize,
-        splits: usize,
-        spec: WindowSpec,
         book: Arc<ProgressBook>,
         committed: Arc<AtomicU64>,
+        after_commit: Option<AfterCommit>,
     ) -> PgSink {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE);
         let thread = std::thread::Builder::new()
             .name("tickflow-pg".into())
             .spawn(move || {
+                let (local_workers, splits, spec) =
+                    (options.local_workers, options.splits, options.window);
                 let mut w = Writer {
                     client: Some(client),
                     staged: false,
@@ -221,6 +228,7 @@ impl PgSink {
                     rows: Vec::new(),
                     rejects: Vec::new(),
                     stats: WriterStats::default(),
+                    after_commit,
                 };
                 w.run()
             })
@@ -262,6 +270,7 @@ struct Writer {
     rows: Vec<WindowRow>,
     rejects: Vec<RejectRow>,
     stats: WriterStats,
+    after_commit: Option<AfterCommit>,
 }
 
 impl Writer {
@@ -358,6 +367,9 @@ impl Writer {
         self.stats.rejects += rejects.len() as u64;
         self.stats.commits += 1;
         self.committed.store(below, Relaxed);
+        if let Some(hook) = self.after_commit.as_mut() {
+            hook(&points);
+        }
         Ok(())
     }
 

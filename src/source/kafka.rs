@@ -1,0 +1,415 @@
+//! Kafka topics: partitions assigned explicitly over all workers, one queue per partition.
+//!
+//! How it works:
+//! 1. At start-up (before the dataflow runs) the topics' partitions are listed, retrying while
+//!    the brokers are unreachable; a topic that does not exist is an error.
+//! 2. Partitions, enumerated over all topics, go to worker `i % total_workers`: no group
+//!    rebalancing ever moves them during a run.
+//! 3. Each worker runs one consumer with an explicit assignment and splits out one queue per
+//!    partition, so each partition is polled (never blocking) with its own watermark.
+//! 4. A message's offset is its position: rejects name topic, partition and offset, and saved
+//!    progress is a Kafka offset to seek back to.
+//! 5. Only a partition that has reached its end (partition EOF) counts as caught up; one that
+//!    cannot reach its broker keeps holding the frontier, so nothing it later delivers is late.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::{Item, Partition, Poll, Position};
+
+/// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSpec {
+    pub brokers: String,
+    pub topics: Vec<String>,
+}
+
+impl KafkaSpec {
+    /// Parses the part after `kafka://`.
+    pub fn parse(rest: &str) -> Option<KafkaSpec> {
+        let (brokers, topics) = rest.split_once('/')?;
+        let topics: Vec<String> = topics
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        (!brokers.is_empty() && !topics.is_empty()).then(|| KafkaSpec {
+            brokers: brokers.to_string(),
+            topics,
+        })
+    }
+
+    /// The source name of one topic, as rejects and progress rows carry it.
+    pub fn source_name(&self, topic: &str) -> String {
+        format!("kafka://{}/{topic}", self.brokers)
+    }
+}
+
+/// Where a pipeline without saved progress starts reading.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum StartOffset {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+/// Kafka client settings shared by all Kafka sources of a pipeline.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KafkaOptions {
+    /// `-X key=value` settings passed to librdkafka as they are.
+    pub settings: Vec<(String, String)>,
+    /// Consumer group whose committed offsets mirror progress (for lag monitoring only).
+    pub group_id: Option<String>,
+    pub start_offset: StartOffset,
+    /// End a partition at its first end-of-partition.
+    pub exit_at_end: bool,
+    /// How long to keep trying to reach the brokers at start-up.
+    pub connect_timeout: Duration,
+}
+
+/// A topic partition, in the order partitions are spread over workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// Why a Kafka source cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSourceError {
+    #[error("cannot reach Kafka brokers {brokers} within {waited:?}: {message}; are they running and reachable?")]
+    Unreachable {
+        brokers: String,
+        waited: Duration,
+        message: String,
+    },
+    #[error("Kafka topic {topic:?} does not exist on {brokers}; create it first (tickflow does not create topics)")]
+    NoTopic { brokers: String, topic: String },
+    #[error("invalid Kafka client setting: {0}")]
+    Config(String),
+}
+
+/// The client configuration: tickflow's choices first, then the user's `-X` settings.
+pub fn client_config(brokers: &str, options: &KafkaOptions) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        // Partitions are assigned explicitly; the group only mirrors offsets for monitoring.
+        .set(
+            "group.id",
+            options.group_id.as_deref().unwrap_or("tickflow"),
+        )
+        // Progress lives in the sink's transaction; Kafka's own offsets never decide anything.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // End of a partition is how "caught up" is known (ListOffsets is not trusted).
+        .set("enable.partition.eof", "true")
+        // A missing topic is an error, not something to create by accident.
+        .set("allow.auto.create.topics", "false")
+        .set(
+            "auto.offset.reset",
+            match options.start_offset {
+                StartOffset::Earliest => "earliest",
+                StartOffset::Latest => "latest",
+            },
+        );
+    for (k, v) in &options.settings {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Lists the partitions of every topic, retrying with capped backoff while brokers are down.
+pub fn list_partitions(
+    spec: &KafkaSpec,
+    options: &KafkaOptions,
+) -> Result<Vec<TopicPartition>, KafkaSourceError> {
+    let consumer: BaseConsumer = client_config(&spec.brokers, options)
+        .create()
+        .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    let mut warned = false;
+    let mut out = Vec::new();
+    for topic in &spec.topics {
+        loop {
+            match consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+                Ok(metadata) => {
+                    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+                        return Err(KafkaSourceError::NoTopic {
+                            brokers: spec.brokers.clone(),
+                            topic: topic.clone(),
+                        });
+                    };
+                    let missing = matches!(
+                        t.error(),
+                        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition
+                    );
+                    if missing || (t.partitions().is_empty() && t.error().is_some()) {
+                        return Err(KafkaSourceError::NoTopic {
+                            brokers: spec.brokers.clone(),
+                            topic: topic.clone(),
+                        });
+                    }
+                    if t.partitions().is_empty() {
+                        // Metadata not ready yet (a topic being created): ask again.
+                    } else {
+                        let mut parts: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                        parts.sort_unstable();
+                        out.extend(parts.into_iter().map(|partition| TopicPartition {
+                            topic: topic.clone(),
+                            partition,
+                        }));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if started.elapsed() + backoff > options.connect_timeout {
+                        return Err(KafkaSourceError::Unreachable {
+                            brokers: spec.brokers.clone(),
+                            waited: started.elapsed(),
+                            message: e.to_string(),
+                        });
+                    }
+                    if !warned {
+                        eprintln!(
+                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {:?}",
+                            spec.brokers, options.connect_timeout
+                        );
+                        warned = true;
+                    }
+                }
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+    Ok(out)
+}
+
+/// Messages taken from one partition per poll: bounded so every partition, progress and
+/// shutdown stay live under load.
+const MESSAGES_PER_POLL: usize = 4096;
+
+/// One worker's consumer, shared by the partitions assigned to it.
+pub struct WorkerConsumer {
+    consumer: Arc<BaseConsumer>,
+}
+
+impl WorkerConsumer {
+    /// Assigns `partitions` (with their resume offsets, if saved) and splits out their queues.
+    pub fn open(
+        spec: &KafkaSpec,
+        options: &KafkaOptions,
+        partitions: &[(TopicPartition, Option<u64>)],
+        max_message: usize,
+        wake: impl Fn() + Send + Sync + Clone + 'static,
+    ) -> Result<Vec<KafkaPartition>, KafkaSourceError> {
+        let consumer: Arc<BaseConsumer> = Arc::new(
+            client_config(&spec.brokers, options)
+                .create()
+                .map_err(|e| KafkaSourceError::Config(e.to_string()))?,
+        );
+        let mut assignment = TopicPartitionList::new();
+        for (tp, resume) in partitions {
+            let offset = match (resume, options.start_offset) {
+                (Some(o), _) => Offset::Offset(*o as i64),
+                (None, StartOffset::Earliest) => Offset::Beginning,
+                (None, StartOffset::Latest) => Offset::End,
+            };
+            assignment
+                .add_partition_offset(&tp.topic, tp.partition, offset)
+                .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
+        let shared = Arc::new(WorkerConsumer {
+            consumer: consumer.clone(),
+        });
+        let mut parts = Vec::new();
+        for (tp, resume) in partitions {
+            let Some(mut queue) = consumer.split_partition_queue(&tp.topic, tp.partition) else {
+                return Err(KafkaSourceError::Config(format!(
+                    "cannot open a queue for {}[{}]",
+                    tp.topic, tp.partition
+                )));
+            };
+            let w = wake.clone();
+            queue.set_nonempty_callback(w);
+            parts.push(KafkaPartition {
+                source: spec.source_name(&tp.topic),
+                partition: tp.partition,
+                queue,
+                owner: shared.clone(),
+                next_offset: resume.unwrap_or(0),
+                at_end: false,
+                exit_at_end: options.exit_at_end,
+                max_message,
+            });
+        }
+        Ok(parts)
+    }
+
+    /// Serves the consumer's own events (errors, statistics); messages go to partition queues.
+    fn serve(&self) {
+        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
+            tracing::warn!(error = %e, "Kafka consumer");
+        }
+    }
+}
+
+/// One Kafka partition, read by one worker.
+pub struct KafkaPartition {
+    source: String,
+    partition: i32,
+    queue:
+        rdkafka::consumer::base_consumer::PartitionQueue<rdkafka::consumer::DefaultConsumerContext>,
+    owner: Arc<WorkerConsumer>,
+    /// Offset of the next message to hand out.
+    next_offset: u64,
+    /// Nothing more to read since the last partition EOF.
+    at_end: bool,
+    exit_at_end: bool,
+    max_message: usize,
+}
+
+impl Partition for KafkaPartition {
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn index(&self) -> usize {
+        self.partition as usize
+    }
+
+    fn poll(&mut self, out: &mut dyn FnMut(Item<'_>)) -> Poll {
+        self.owner.serve();
+        for _ in 0..MESSAGES_PER_POLL {
+            match self.queue.poll(Duration::ZERO) {
+                None => return Poll::Pending(Duration::from_millis(50)),
+                Some(Ok(message)) => {
+                    self.at_end = false;
+                    let offset = message.offset().max(0) as u64;
+                    self.next_offset = offset + 1;
+                    let position = Position {
+                        line: offset,
+                        offset,
+                    };
+                    let payload = message.payload().unwrap_or(&[]);
+                    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+                    if payload.len() > self.max_message {
+                        let keep = payload.len().min(super::OVERSIZED_PREFIX);
+                        out(Item::Oversized(&payload[..keep], position));
+                    } else {
+                        out(Item::Line(payload, position));
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    self.at_end = true;
+                    if self.exit_at_end {
+                        return Poll::Done;
+                    }
+                    return Poll::Pending(Duration::from_millis(50));
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(source = %self.source, partition = self.partition, error = %e, "Kafka partition");
+                    return Poll::Pending(Duration::from_millis(200));
+                }
+            }
+        }
+        Poll::Ready
+    }
+
+    fn position(&self) -> u64 {
+        self.next_offset
+    }
+
+    fn caught_up(&self) -> bool {
+        self.at_end
+    }
+
+    fn replayable(&self) -> bool {
+        true
+    }
+}
+
+/// Commits resume offsets to the consumer group after the sink has committed them, so lag
+/// tools (`kafka-consumer-groups --describe`) show what is really done. Monitoring only:
+/// tickflow never reads these offsets back.
+pub struct GroupCommitter {
+    consumer: BaseConsumer,
+    /// Source name -> (topic) for the sources this committer serves.
+    topics: Vec<(String, String)>,
+}
+
+impl GroupCommitter {
+    pub fn new(specs: &[KafkaSpec], options: &KafkaOptions) -> Option<GroupCommitter> {
+        let spec = specs.first()?;
+        options.group_id.as_ref()?;
+        let consumer: BaseConsumer = client_config(&spec.brokers, options).create().ok()?;
+        let topics = specs
+            .iter()
+            .flat_map(|s| s.topics.iter().map(|t| (s.source_name(t), t.clone())))
+            .collect();
+        Some(GroupCommitter { consumer, topics })
+    }
+
+    /// Commits `offset` of each `(source, partition)` that is one of this committer's topics.
+    pub fn commit(&self, points: &[((String, usize), u64)]) {
+        let mut list = TopicPartitionList::new();
+        for ((source, partition), offset) in points {
+            if let Some((_, topic)) = self.topics.iter().find(|(s, _)| s == source) {
+                let _ = list.add_partition_offset(
+                    topic,
+                    *partition as i32,
+                    Offset::Offset(*offset as i64),
+                );
+            }
+        }
+        if list.count() > 0 {
+            if let Err(e) = self
+                .consumer
+                .commit(&list, rdkafka::consumer::CommitMode::Async)
+            {
+                tracing::warn!(error = %e, "committing consumer-group offsets (monitoring only)");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris() {
+        assert_eq!(
+            KafkaSpec::parse("b1:9092,b2:9092/ticks,more"),
+            Some(KafkaSpec {
+                brokers: "b1:9092,b2:9092".into(),
+                topics: vec!["ticks".into(), "more".into()]
+            })
+        );
+        assert_eq!(KafkaSpec::parse("b1:9092"), None);
+        assert_eq!(KafkaSpec::parse("/t"), None);
+        assert_eq!(KafkaSpec::parse("b/"), None);
+    }
+}
