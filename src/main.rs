@@ -17,7 +17,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // librdkafka logs every failed connection attempt; tickflow reports unreachable
+                // brokers itself, so its log is off unless RUST_LOG asks for it.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,librdkafka=off,rdkafka::client=off")
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

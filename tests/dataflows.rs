@@ -34,6 +34,10 @@ fn every_spec_runs() {
         let shown = spec.display().to_string();
         let expected = expected_of(&spec);
         let text = std::fs::read_to_string(&spec).unwrap();
+        if text.contains("kafka://") {
+            run_kafka_spec(&spec);
+            continue;
+        }
         if text.contains("postgres://") {
             // Into a schema of this run's own, from scratch, with the rows also on stdout.
             if std::process::Command::new("psql")
@@ -129,4 +133,77 @@ fn expected_outputs_come_from_the_reference() {
         let want = rows(&std::fs::read(root.join("dataflows").join(expected)).unwrap());
         assert_rows_close(&want, &rows(&out.stdout), 0.0);
     }
+}
+
+/// A Kafka spec runs against a fresh topic fed by `tickflow produce`, into its own schema.
+fn run_kafka_spec(spec: &Path) {
+    let shown = spec.display().to_string();
+    let broker = std::env::var("TICKFLOW_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let reachable = std::net::TcpStream::connect(&broker).is_ok();
+    if !reachable {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{shown} needs a Kafka broker at {broker} under CI=true"
+        );
+        eprintln!("SKIPPED {shown}: no Kafka broker at {broker}");
+        return;
+    }
+    let topic = format!("tf-spec-{}", std::process::id());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_client.py");
+    let created = Command::new("python3")
+        .args([script.to_str().unwrap(), &broker, "create", &topic, "2"])
+        .status()
+        .expect("python3 with confluent-kafka");
+    assert!(created.success());
+    let produced = tickflow()
+        .args([
+            "produce",
+            "--to",
+            &format!("kafka://{broker}/{topic}"),
+            "--events",
+            "3000",
+        ])
+        .args([
+            "--rate",
+            "0",
+            "--symbols",
+            "10",
+            "--start",
+            "2025-11-20T09:30:00Z",
+        ])
+        .status()
+        .unwrap();
+    assert!(produced.success());
+    let url = "postgres://root@127.0.0.1:5432/test";
+    let schema = format!("tf_kspec_{}", std::process::id());
+    let out = run_ok(&[
+        &shown,
+        "--source",
+        &format!("kafka://{broker}/{topic}"),
+        "--exit-at-end",
+        "--sink",
+        "stdout",
+        "--sink",
+        url,
+        "--pg-schema",
+        &schema,
+        "--restart",
+        "--quiet",
+    ]);
+    let got = rows(&out.stdout);
+    assert!(got.len() > 100, "{shown}: too few rows");
+    let stored = Command::new("psql")
+        .args([
+            "-qAt",
+            url,
+            "-c",
+            &format!("SELECT count(*) FROM {schema}.symbol_averages"),
+        ])
+        .output()
+        .expect("psql");
+    let stored: usize = String::from_utf8_lossy(&stored.stdout)
+        .trim()
+        .parse()
+        .expect("a count");
+    assert_eq!(stored, got.len(), "{shown}: rows in PostgreSQL");
 }

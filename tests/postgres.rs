@@ -6,142 +6,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::pg::*;
 use common::*;
 use postgres::{Client, NoTls};
-use serde_json::{json, Value};
-use tickflow::event::EventTime;
-
-fn pg_url() -> String {
-    std::env::var("TICKFLOW_TEST_PG")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
-}
-
-/// A connection, or `None` (said out loud) when no server is reachable outside CI.
-fn pg() -> Option<Client> {
-    match Client::connect(&pg_url(), NoTls) {
-        Ok(c) => Some(c),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL at {} is required under CI=true: {e}", pg_url())
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no PostgreSQL at {}: {e}", pg_url());
-            None
-        }
-    }
-}
-
-/// A schema of this test's own; schemas of earlier runs of the same test are dropped.
-fn fresh_schema(client: &mut Client, tag: &str) -> String {
-    let old: Vec<String> = client
-        .query(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1",
-            &[&format!("tf\\_{tag}\\_%")],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for schema in old {
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            .unwrap();
-    }
-    format!("tf_{tag}_{}", std::process::id())
-}
-
-fn iso_of(ms: i64) -> String {
-    EventTime(ms as u64).to_string()
-}
-
-/// Both result tables, in the stdout row layout.
-fn table_rows(client: &mut Client, schema: &str) -> BTreeMap<RowKey, Value> {
-    let mut out = BTreeMap::new();
-    let ms = |c: &str| format!("(extract(epoch from {c}) * 1000)::int8");
-    let sql = format!(
-        "SELECT symbol, {}, {}, avg_price, min_price, max_price, vwap, ticks, volume FROM {schema}.symbol_averages",
-        ms("window_start"),
-        ms("window_end")
-    );
-    for r in client.query(&sql, &[]).unwrap() {
-        let (symbol, end): (String, i64) = (r.get(0), r.get(2));
-        let v = json!({"kind": "symbol_average", "symbol": symbol, "window_start": iso_of(r.get(1)),
-            "window_end": iso_of(end), "avg_price": r.get::<_, f64>(3), "min_price": r.get::<_, f64>(4),
-            "max_price": r.get::<_, f64>(5), "vwap": r.get::<_, Option<f64>>(6),
-            "ticks": r.get::<_, i64>(7), "volume": r.get::<_, i64>(8)});
-        out.insert(("symbol_average".into(), symbol, iso_of(end)), v);
-    }
-    let sql = format!(
-        "SELECT category, {}, {}, mean_value, readings FROM {schema}.category_means",
-        ms("window_start"),
-        ms("window_end")
-    );
-    for r in client.query(&sql, &[]).unwrap() {
-        let (category, end): (String, i64) = (r.get(0), r.get(2));
-        let v = json!({"kind": "category_mean", "category": category, "window_start": iso_of(r.get(1)),
-            "window_end": iso_of(end), "mean_value": r.get::<_, f64>(3), "readings": r.get::<_, i64>(4)});
-        out.insert(("category_mean".into(), category, iso_of(end)), v);
-    }
-    out
-}
-
-/// Rows of `table` in schema `a` that differ in any column from schema `b`, either way.
-fn differing(client: &mut Client, a: &str, b: &str, table: &str, key: &str) -> i64 {
-    let sql = format!(
-        "SELECT count(*) FROM {a}.{table} x FULL OUTER JOIN {b}.{table} y USING ({key}) \
-         WHERE row_to_json(x)::text IS DISTINCT FROM row_to_json(y)::text"
-    );
-    client.query_one(&sql, &[]).unwrap().get(0)
-}
-
-/// Both result tables hold the same rows in schemas `a` and `b`, every column.
-fn assert_same_results(client: &mut Client, a: &str, b: &str) {
-    for (table, key) in [
-        ("symbol_averages", "symbol, window_end"),
-        ("category_means", "category, window_end"),
-    ] {
-        assert_eq!(count(client, a, table), count(client, b, table), "{table}");
-        assert_eq!(differing(client, a, b, table, key), 0, "{table} differs");
-    }
-}
-
-fn count(client: &mut Client, schema: &str, table: &str) -> i64 {
-    client
-        .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
-        .unwrap()
-        .get(0)
-}
-
-/// Ticks over `symbols` symbols plus readings, with disorder, some late and some bad lines.
-fn busy_input(dir: &std::path::Path, events: usize, symbols: u64) -> std::path::PathBuf {
-    let mut r = Rng(77);
-    let mut lines = Vec::with_capacity(events);
-    for i in 0..events as u64 {
-        let t = T0 + i * 2 - r.below(2_000).min(i * 2);
-        let line = match r.below(100) {
-            0 => format!("garbage line {i}"),
-            1 => tick_line(t.saturating_sub(20_000).max(T0), "LATE", 1.0, 1),
-            2..=20 => reading_line(
-                t,
-                ["A", "B", "C"][r.below(3) as usize],
-                r.below(10_000) as f64 / 100.0,
-            ),
-            _ => tick_line(
-                t,
-                &format!("S{:04}", r.below(symbols)),
-                100.0 + r.below(5_000) as f64 / 100.0,
-                r.below(5_000),
-            ),
-        };
-        lines.push(line);
-    }
-    write_lines(dir, "busy.jsonl", &lines)
-}
 
 fn run_into(input: &std::path::Path, schema: &str, extra: &[&str]) -> std::process::Output {
     let out = tickflow()

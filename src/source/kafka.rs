@@ -150,7 +150,9 @@ pub fn list_partitions(
     let mut out = Vec::new();
     for topic in &spec.topics {
         loop {
-            match consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            let remaining = options.connect_timeout.saturating_sub(started.elapsed());
+            let attempt = remaining.clamp(Duration::from_millis(500), Duration::from_secs(5));
+            match consumer.fetch_metadata(Some(topic), attempt) {
                 Ok(metadata) => {
                     let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
                         return Err(KafkaSourceError::NoTopic {
@@ -181,19 +183,19 @@ pub fn list_partitions(
                     }
                 }
                 Err(e) => {
-                    if started.elapsed() + backoff > options.connect_timeout {
-                        return Err(KafkaSourceError::Unreachable {
-                            brokers: spec.brokers.clone(),
-                            waited: started.elapsed(),
-                            message: e.to_string(),
-                        });
-                    }
                     if !warned {
                         eprintln!(
                             "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {:?}",
                             spec.brokers, options.connect_timeout
                         );
                         warned = true;
+                    }
+                    if started.elapsed() + backoff > options.connect_timeout {
+                        return Err(KafkaSourceError::Unreachable {
+                            brokers: spec.brokers.clone(),
+                            waited: started.elapsed(),
+                            message: e.to_string(),
+                        });
                     }
                 }
             }

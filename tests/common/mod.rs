@@ -1,6 +1,8 @@
 //! Helpers shared by the behaviour tests: run the binary, read its rows, compare, oracles.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -309,4 +311,30 @@ pub fn oracle(
         })
         .collect();
     (rows, late)
+}
+
+/// Ticks over `symbols` symbols plus readings, with disorder, some late and some bad lines.
+pub fn busy_input(dir: &std::path::Path, events: usize, symbols: u64) -> std::path::PathBuf {
+    let mut r = Rng(77);
+    let mut lines = Vec::with_capacity(events);
+    for i in 0..events as u64 {
+        let t = T0 + i * 2 - r.below(2_000).min(i * 2);
+        let line = match r.below(100) {
+            0 => format!("garbage line {i}"),
+            1 => tick_line(t.saturating_sub(20_000).max(T0), "LATE", 1.0, 1),
+            2..=20 => reading_line(
+                t,
+                ["A", "B", "C"][r.below(3) as usize],
+                r.below(10_000) as f64 / 100.0,
+            ),
+            _ => tick_line(
+                t,
+                &format!("S{:04}", r.below(symbols)),
+                100.0 + r.below(5_000) as f64 / 100.0,
+                r.below(5_000),
+            ),
+        };
+        lines.push(line);
+    }
+    write_lines(dir, "busy.jsonl", &lines)
 }

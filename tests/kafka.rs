@@ -1,0 +1,391 @@
+//! The Kafka source against a real Kafka-protocol broker (tansu in CI; see shared kafka.md):
+//! data from an independent client, exactly-once into PostgreSQL under kill -9, bad messages,
+//! idle partitions, unreachable brokers and missing topics.
+//!
+//! The broker is `TICKFLOW_TEST_KAFKA` (default `127.0.0.1:9092`). Under `CI=true` a missing
+//! broker fails these tests; elsewhere they say SKIPPED and pass.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::pg::*;
+use common::*;
+
+fn broker() -> Option<String> {
+    let b = std::env::var("TICKFLOW_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let reachable = b
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    if reachable {
+        Some(b)
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("a Kafka-protocol broker at {b} is required under CI=true");
+    } else {
+        eprintln!("SKIPPED: no Kafka broker at {b}");
+        None
+    }
+}
+
+fn unique_topic(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("tf-{tag}-{}-{nanos}", std::process::id())
+}
+
+/// Runs the independent Python client (confluent-kafka).
+fn client(broker: &str, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(broker)
+        .args(args)
+        .output()
+        .expect("python3 with confluent-kafka (pip install confluent-kafka)");
+    assert!(
+        out.status.success(),
+        "kafka_client {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn topic_with(broker: &str, tag: &str, partitions: usize, file: &Path) -> String {
+    let topic = unique_topic(tag);
+    client(broker, &["create", &topic, &partitions.to_string()]);
+    client(
+        broker,
+        &[
+            "produce",
+            &topic,
+            file.to_str().unwrap(),
+            "--partition-by-line",
+            &partitions.to_string(),
+        ],
+    );
+    topic
+}
+
+#[test]
+fn a_topic_gives_the_same_rows_as_the_same_data_in_a_file() {
+    let Some(broker) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Disorder within bounds and no late records: lateness is per partition, and a file of one
+    // partition and a topic of four see different orders.
+    let input = write_lines(
+        dir.path(),
+        "in.jsonl",
+        &lines_of(&random_events(41, 30_000, 3_000, 0)),
+    );
+    let topic = topic_with(&broker, "same", 4, &input);
+    let from_file = rows(&run_ok(&["--source", &file_uri(&input), "--quiet"]).stdout);
+    let from_kafka = rows(
+        &run_ok(&[
+            "--source",
+            &format!("kafka://{broker}/{topic}"),
+            "-w",
+            "2",
+            "--exit-at-end",
+            "--quiet",
+        ])
+        .stdout,
+    );
+    assert!(from_file.len() > 1000);
+    assert_rows_close(&from_file, &from_kafka, 0.0);
+}
+
+#[test]
+fn tickflow_produce_feeds_the_kafka_source() {
+    let Some(broker) = broker() else { return };
+    let topic = unique_topic("produce");
+    client(&broker, &["create", &topic, "3"]);
+    let produce = |to: &str| {
+        let out = tickflow()
+            .args([
+                "produce",
+                "--to",
+                to,
+                "--events",
+                "6000",
+                "--rate",
+                "0",
+                "--symbols",
+                "9",
+            ])
+            .args(["--start", "2025-11-20T09:30:00Z", "--seed", "5"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    produce(&format!("kafka://{broker}/{topic}"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("same.jsonl");
+    std::fs::write(&file, produce("stdout")).unwrap();
+    let want = rows(&run_ok(&["--source", &file_uri(&file), "--quiet"]).stdout);
+    let got = rows(
+        &run_ok(&[
+            "--source",
+            &format!("kafka://{broker}/{topic}"),
+            "-w",
+            "2",
+            "--exit-at-end",
+            "--quiet",
+        ])
+        .stdout,
+    );
+    assert!(want.len() > 100);
+    assert_rows_close(&want, &got, 0.0);
+}
+
+#[test]
+fn bad_messages_are_rejects_with_topic_partition_and_offset() {
+    let Some(broker) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for line in [
+        tick_line(T0 + 20_000, "OK", 10.0, 1).into_bytes(), // offset 0
+        b"{\"stock_code\": broken".to_vec(),                // 1 malformed
+        vec![b'x'; 5_000],                                  // 2 over --max-line-bytes 1000
+        b"{\"category\": \"\xff\", \"value\": 1, \"timestamp\": 1763631020}".to_vec(), // 3
+        tick_line(T0, "OK", 99.0, 1).into_bytes(),          // 4 late (20 s behind)
+        tick_line(T0 + 21_000, "OK", 20.0, 1).into_bytes(), // 5
+    ] {
+        bytes.extend_from_slice(&line);
+        bytes.push(b'\n');
+    }
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, &bytes).unwrap();
+    let topic = topic_with(&broker, "bad", 1, &input);
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = run_ok(&[
+        "--source",
+        &format!("kafka://{broker}/{topic}"),
+        "--exit-at-end",
+        "--max-line-bytes",
+        "1000",
+        "--rejects",
+        rejects.to_str().unwrap(),
+        "--window",
+        "60s",
+        "--slide",
+        "60s",
+        "--quiet",
+    ]);
+    let rows = rows(&out.stdout);
+    assert_eq!(
+        rows.values().next().unwrap()["ticks"],
+        2,
+        "the good messages around them count"
+    );
+    let got: Vec<(String, u64, String)> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["source"], format!("kafka://{broker}/{topic}"));
+            assert_eq!(v["partition"], 0);
+            (
+                v["reason"].as_str().unwrap().into(),
+                v["offset"].as_u64().unwrap(),
+                String::new(),
+            )
+        })
+        .collect();
+    let reasons: Vec<(&str, u64)> = got.iter().map(|(r, o, _)| (r.as_str(), *o)).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("malformed", 1),
+            ("line_too_long", 2),
+            ("invalid_utf8", 3),
+            ("late", 4)
+        ]
+    );
+}
+
+/// One partition of four stops getting data; once it has been caught up for the idle timeout,
+/// windows keep coming from the other three.
+#[test]
+fn an_idle_partition_does_not_stall_output() {
+    let Some(broker) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Lines go to partitions round-robin: partition 3 gets only the first 40 lines (10 s of
+    // event time), the others go on for 200 s.
+    let mut lines = Vec::new();
+    for i in 0..800u64 {
+        if i % 4 == 3 && i >= 40 {
+            lines.push(String::new()); // a blank message: skipped, keeps the round-robin
+        } else {
+            lines.push(tick_line(T0 + i * 250, "S", 1.0, 1));
+        }
+    }
+    let input = write_lines(dir.path(), "in.jsonl", &lines);
+    let topic = topic_with(&broker, "idle", 4, &input);
+    let mut child = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("kafka://{broker}/{topic}"),
+            "--idle-timeout",
+            "500ms",
+        ])
+        .args(["--window", "10s", "--slide", "10s", "--quiet"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut latest = String::new();
+    while std::time::Instant::now() < deadline && latest.as_str() < "2025-11-20T09:32:00Z" {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            latest = latest.max(v["window_end"].as_str().unwrap().to_string());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        latest.as_str() >= "2025-11-20T09:32:00Z",
+        "output stalled at {latest:?} behind the idle partition"
+    );
+}
+
+#[test]
+fn an_unreachable_broker_is_named_and_retried() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("kafka://127.0.0.1:{port}/ticks"),
+            "--kafka-timeout",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("cannot reach Kafka brokers 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("retrying"), "{stderr}");
+}
+
+#[test]
+fn a_missing_topic_is_a_clear_error() {
+    let Some(broker) = broker() else { return };
+    let out = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("kafka://{broker}/{}", unique_topic("none")),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
+
+/// kill -9 at several moments while reading a topic into PostgreSQL, restarting each time:
+/// the tables equal an uninterrupted run, and the consumer group's offsets follow the commits.
+#[test]
+fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
+    let Some(broker) = broker() else { return };
+    let Some(mut pg) = pg() else { return };
+    let (clean, killed) = (
+        fresh_schema(&mut pg, "kclean"),
+        fresh_schema(&mut pg, "kkilled"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = busy_input(dir.path(), 200_000, 2_000);
+    let topic = topic_with(&broker, "kill", 4, &input);
+    let source = format!("kafka://{broker}/{topic}");
+    let run = |schema: &str, extra: &[&str]| {
+        let mut c = tickflow();
+        c.args([
+            "run",
+            "--source",
+            &source,
+            "--sink",
+            &pg_url(),
+            "--pg-schema",
+            schema,
+        ])
+        .args([
+            "--pipeline",
+            "kbusy",
+            "-w",
+            "2",
+            "--exit-at-end",
+            "--quiet",
+            "--group-id",
+            &topic,
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        c
+    };
+    let out = run(&clean, &[]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(count(&mut pg, &clean, "symbol_averages") > 50_000);
+    for delay_ms in [600, 200, 900, 350, 1100] {
+        let mut child = run(&killed, &["--pg-commit-interval", "20ms"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = run(&killed, &[]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_results(&mut pg, &clean, &killed);
+    let rejects = |c: &mut postgres::Client, s: &str| -> Vec<(i32, i64, String)> {
+        c.query(
+            &format!("SELECT partition, position, reason FROM {s}.tickflow_rejects ORDER BY 1, 2"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    };
+    let want = rejects(&mut pg, &clean);
+    assert!(want.len() > 1000);
+    assert_eq!(want, rejects(&mut pg, &killed));
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""An independent Kafka client for tickflow's tests (confluent-kafka, not tickflow's code).
+
+    kafka_client.py BROKER create TOPIC PARTITIONS
+    kafka_client.py BROKER produce TOPIC FILE [--partition-by-line N] [--key-field F]
+
+`produce` sends each line of FILE as one message. With --partition-by-line N, line i goes to
+partition i % N (keeping each partition's order the file's order); otherwise to partition 0.
+Raw bytes are sent as they are, so invalid UTF-8 and huge lines reach the broker unchanged.
+"""
+import sys
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def create(broker, topic, partitions):
+    admin = AdminClient({"bootstrap.servers": broker})
+    futures = admin.create_topics([NewTopic(topic, num_partitions=int(partitions), replication_factor=1)])
+    for f in futures.values():
+        f.result(30)
+    # Wait until the topic's metadata shows every partition.
+    for _ in range(100):
+        md = admin.list_topics(topic, timeout=5)
+        t = md.topics.get(topic)
+        if t is not None and t.error is None and len(t.partitions) == int(partitions):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"topic {topic} did not appear")
+
+
+def produce(broker, topic, path, spread):
+    p = Producer({"bootstrap.servers": broker, "linger.ms": 5, "message.max.bytes": 10_000_000})
+    errors = []
+
+    def report(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    with open(path, "rb") as f:
+        for i, line in enumerate(f):
+            line = line.rstrip(b"\n")
+            while True:
+                try:
+                    p.produce(topic, value=line, partition=(i % spread) if spread else 0, on_delivery=report)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            if i % 10000 == 0:
+                p.poll(0)
+    left = p.flush(60)
+    if left or errors:
+        raise SystemExit(f"{left} messages not delivered; errors: {errors[:3]}")
+
+
+if __name__ == "__main__":
+    broker, verb = sys.argv[1], sys.argv[2]
+    if verb == "create":
+        create(broker, sys.argv[3], sys.argv[4])
+    elif verb == "produce":
+        spread = 0
+        if "--partition-by-line" in sys.argv:
+            spread = int(sys.argv[sys.argv.index("--partition-by-line") + 1])
+        produce(broker, sys.argv[3], sys.argv[4], spread)
+    else:
+        raise SystemExit(f"unknown verb {verb}")
