@@ -15,8 +15,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -206,13 +207,31 @@ pub fn list_partitions(
     Ok(out)
 }
 
+/// Client callbacks: librdkafka reports every end of partition as an error as well; that is
+/// how tickflow knows it is caught up, not a problem, so only real errors are logged.
+pub struct Context;
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            tracing::warn!(%error, reason, "Kafka client");
+        }
+    }
+}
+
+impl ConsumerContext for Context {}
+
 /// Messages taken from one partition per poll: bounded so every partition, progress and
 /// shutdown stay live under load.
 const MESSAGES_PER_POLL: usize = 4096;
 
 /// One worker's consumer, shared by the partitions assigned to it.
 pub struct WorkerConsumer {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<BaseConsumer<Context>>,
 }
 
 impl WorkerConsumer {
@@ -224,9 +243,9 @@ impl WorkerConsumer {
         max_message: usize,
         wake: impl Fn() + Send + Sync + Clone + 'static,
     ) -> Result<Vec<KafkaPartition>, KafkaSourceError> {
-        let consumer: Arc<BaseConsumer> = Arc::new(
+        let consumer: Arc<BaseConsumer<Context>> = Arc::new(
             client_config(&spec.brokers, options)
-                .create()
+                .create_with_context(Context)
                 .map_err(|e| KafkaSourceError::Config(e.to_string()))?,
         );
         let mut assignment = TopicPartitionList::new();
@@ -282,8 +301,7 @@ impl WorkerConsumer {
 pub struct KafkaPartition {
     source: String,
     partition: i32,
-    queue:
-        rdkafka::consumer::base_consumer::PartitionQueue<rdkafka::consumer::DefaultConsumerContext>,
+    queue: rdkafka::consumer::base_consumer::PartitionQueue<Context>,
     owner: Arc<WorkerConsumer>,
     /// Offset of the next message to hand out.
     next_offset: u64,
