@@ -44,6 +44,9 @@ pub fn measure(pipeline: Pipeline) -> Result<(u64, u64, f64), RunError> {
 
 /// Measures every worker count in `args` and prints a table (or JSON).
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(topic) = &args.drain {
+        return drain_bench(topic, args);
+    }
     let mut results = Vec::new();
     for &workers in &args.workers {
         let mut best: Option<BenchResult> = None;
@@ -71,6 +74,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             spec.window.length = Some(args.window.clone());
             spec.window.slide = Some(args.slide.clone());
             spec.name = Some(format!("bench-w{workers}"));
+            spec.kafka.exit_at_end = Some(true);
             let (events, windows_out, seconds) = measure(Pipeline::from_spec(spec)?)?;
             let result = BenchResult {
                 source: args.source.clone(),
@@ -129,6 +133,71 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
                 r.rows_per_sec
             );
         }
+    }
+    Ok(())
+}
+
+/// Drains a topic with one bare consumer per worker thread, partitions assigned as the
+/// Kafka source assigns them, and reports messages per second.
+fn drain_bench(uri: &str, args: &BenchArgs) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+    let spec = uri
+        .strip_prefix("kafka://")
+        .and_then(crate::source::KafkaSpec::parse)
+        .ok_or_else(|| anyhow::anyhow!("--drain takes kafka://BROKER/TOPIC"))?;
+    let options = crate::source::KafkaOptions {
+        connect_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let partitions = crate::source::list_partitions(&spec, &options)?;
+    for &workers in &args.workers {
+        let started = Instant::now();
+        let threads: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<_> = partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % workers == w)
+                    .map(|(_, tp)| tp.clone())
+                    .collect();
+                let config = crate::source::kafka_client_config(&spec.brokers, &options);
+                std::thread::spawn(move || -> anyhow::Result<u64> {
+                    if mine.is_empty() {
+                        return Ok(0);
+                    }
+                    let consumer: BaseConsumer = config.create()?;
+                    let mut list = TopicPartitionList::new();
+                    for tp in &mine {
+                        list.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)?;
+                    }
+                    consumer.assign(&list)?;
+                    let (mut count, mut ended) = (0u64, 0usize);
+                    while ended < mine.len() {
+                        match consumer.poll(std::time::Duration::from_millis(100)) {
+                            Some(Ok(_)) => count += 1,
+                            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
+                            Some(Err(e)) => return Err(e.into()),
+                            None => {}
+                        }
+                    }
+                    Ok(count)
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in threads {
+            total += t
+                .join()
+                .map_err(|_| anyhow::anyhow!("a drain thread panicked"))??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "drain {uri}: {workers} consumer(s), {total} messages in {secs:.3} s = {:.0} messages/s",
+            total as f64 / secs
+        );
     }
     Ok(())
 }

@@ -349,4 +349,8 @@ pub struct BenchArgs {
     /// Print results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the dataflow, drain this Kafka topic with bare consumers (one per worker,
+    /// counting messages): the ceiling to compare `--source kafka://...` with.
+    #[arg(long, value_name = "kafka://BROKER/TOPIC")]
+    pub drain: Option<String>,
 }

@@ -121,12 +121,18 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
             if summary.interrupted { ", interrupted" } else { "" }
         );
         if let Some(pg) = &summary.postgres {
+            let ms = |q| {
+                pg.latency_quantile(q)
+                    .map_or("-".into(), |d| format!("{:.0} ms", d.as_secs_f64() * 1e3))
+            };
             eprintln!(
-                "tickflow: PostgreSQL: {} rows and {} rejects in {} commits ({} retried){}",
+                "tickflow: PostgreSQL: {} rows and {} rejects in {} commits ({} retried); window end to commit p50 {}, p99 {}{}",
                 pg.rows,
                 pg.rejects,
                 pg.commits,
                 pg.retries,
+                ms(0.5),
+                ms(0.99),
                 if m.skipped > 0 {
                     format!("; {} records skipped as already committed", m.skipped)
                 } else {

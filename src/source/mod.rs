@@ -18,8 +18,8 @@ pub use clock::PartitionClock;
 pub use file::FileSplit;
 pub use generator::{Generator, GeneratorSpec, Kinds};
 pub use kafka::{
-    list_partitions, GroupCommitter, KafkaOptions, KafkaPartition, KafkaSourceError, KafkaSpec,
-    StartOffset, TopicPartition,
+    client_config as kafka_client_config, list_partitions, GroupCommitter, KafkaOptions,
+    KafkaPartition, KafkaSourceError, KafkaSpec, StartOffset, TopicPartition,
 };
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
 pub use stdin::Stdin;

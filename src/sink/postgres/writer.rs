@@ -81,12 +81,24 @@ pub struct WriterStats {
     pub rejects: u64,
     pub commits: u64,
     pub retries: u64,
+    /// Per committed window end: time from the sink's frontier passing it to its commit.
+    pub latencies: Vec<Duration>,
+}
+
+impl WriterStats {
+    /// The `q` quantile (0..=1) of the commit latencies.
+    pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
+        let mut l = self.latencies.clone();
+        l.sort_unstable();
+        let i = ((l.len() as f64 - 1.0) * q).round() as usize;
+        l.get(i).copied()
+    }
 }
 
 /// Messages queued between workers and the writer (each at most 4,096 rows): with a full
 /// queue, workers wait, and so do the sources.
 const QUEUE: usize = 64;
-/// Chunk of committed frontier stored when all input ended (fits an `int8`).
+/// Committed frontier stored when all input ended (fits an `int8`).
 const END: u64 = i64::MAX as u64;
 
 /// A running PostgreSQL sink.
@@ -229,6 +241,7 @@ impl PgSink {
                     rejects: Vec::new(),
                     stats: WriterStats::default(),
                     after_commit,
+                    passed: std::collections::VecDeque::new(),
                 };
                 w.run()
             })
@@ -271,6 +284,8 @@ struct Writer {
     rejects: Vec<RejectRow>,
     stats: WriterStats,
     after_commit: Option<AfterCommit>,
+    /// Frontiers the writer has seen and when, oldest first (dropped once committed).
+    passed: std::collections::VecDeque<(u64, Instant)>,
 }
 
 impl Writer {
@@ -302,6 +317,11 @@ impl Writer {
             ToWriter::Frontier { worker, below } => {
                 let slot = worker % self.frontiers.len();
                 self.frontiers[slot] = below;
+                // When each frontier was reached, to measure how long windows wait for commit.
+                let now = self.frontier();
+                if self.passed.back().is_none_or(|(f, _)| now > *f) {
+                    self.passed.push_back((now, Instant::now()));
+                }
             }
         }
     }
@@ -367,10 +387,30 @@ impl Writer {
         self.stats.rejects += rejects.len() as u64;
         self.stats.commits += 1;
         self.committed.store(below, Relaxed);
+        self.note_latencies(&now, below);
         if let Some(hook) = self.after_commit.as_mut() {
             hook(&points);
         }
         Ok(())
+    }
+
+    /// Records, per distinct window end just committed, how long ago the frontier passed it.
+    fn note_latencies(&mut self, rows: &[WindowRow], below: u64) {
+        if below >= END {
+            return; // the final flush at end of input is not a steady-state latency
+        }
+        let committed = Instant::now();
+        let mut ends: Vec<u64> = rows.iter().map(|r| r.end().0).collect();
+        ends.sort_unstable();
+        ends.dedup();
+        for end in ends {
+            if let Some((_, at)) = self.passed.iter().find(|(f, _)| *f > end) {
+                self.stats.latencies.push(committed.duration_since(*at));
+            }
+        }
+        while self.passed.len() > 1 && self.passed[1].0 <= below {
+            self.passed.pop_front();
+        }
     }
 
     fn try_commit(
