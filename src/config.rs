@@ -331,7 +331,7 @@ impl Pipeline {
     pub fn replayable(&self) -> bool {
         self.sources
             .iter()
-            .all(|s| matches!(s, SourceSpec::File(_)))
+            .all(|s| matches!(s, SourceSpec::File(_) | SourceSpec::Kafka(_)))
     }
 }
 
@@ -364,6 +364,18 @@ mod tests {
         assert_eq!(p.max_out_of_orderness, Duration::from_secs(5));
         assert_eq!(p.idle_timeout, Duration::from_secs(10));
         assert!(p.filter.keeps(89.99) && !p.filter.keeps(90.0));
+    }
+
+    #[test]
+    fn files_and_kafka_are_replayable() {
+        let spec = |sources: &[&str]| SpecFile {
+            sources: Some(sources.iter().map(|s| s.to_string()).collect()),
+            ..SpecFile::default()
+        };
+        let p = |s: &[&str]| Pipeline::from_spec(spec(s)).unwrap().replayable();
+        assert!(p(&["file:a.jsonl", "kafka://b:9092/t"]));
+        assert!(!p(&["file:a.jsonl", "-"]));
+        assert!(!p(&["generator"]));
     }
 
     #[test]

@@ -42,8 +42,8 @@ fn unique_topic(tag: &str) -> String {
     format!("tf-{tag}-{}-{nanos}", std::process::id())
 }
 
-/// Runs the independent Python client (confluent-kafka).
-fn client(broker: &str, args: &[&str]) {
+/// Runs the independent Python client (confluent-kafka); returns what it printed.
+fn client(broker: &str, args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_client.py");
     let out = Command::new("python3")
         .arg(script)
@@ -56,24 +56,38 @@ fn client(broker: &str, args: &[&str]) {
         "kafka_client {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn topic_with(broker: &str, tag: &str, partitions: usize, file: &Path) -> String {
-    let topic = unique_topic(tag);
-    client(broker, &["create", &topic, &partitions.to_string()]);
-    client(
-        broker,
-        &[
-            "produce",
-            &topic,
-            file.to_str().unwrap(),
-            "--partition-by-line",
-            &partitions.to_string(),
-        ],
-    );
-    topic
+    topic_from(broker, tag, partitions, file, false)
 }
 
+/// A topic filled from `file`, line `i` to partition `i % partitions`; with `one_per_batch`,
+/// every message is its own record batch (see `kafka_client.py`).
+fn topic_from(
+    broker: &str,
+    tag: &str,
+    partitions: usize,
+    file: &Path,
+    one_per_batch: bool,
+) -> String {
+    let topic = unique_topic(tag);
+    client(broker, &["create", &topic, &partitions.to_string()]);
+    let spread = partitions.to_string();
+    let mut args = vec![
+        "produce",
+        &topic,
+        file.to_str().unwrap(),
+        "--partition-by-line",
+        &spread,
+    ];
+    if one_per_batch {
+        args.push("--one-per-batch");
+    }
+    client(broker, &args);
+    topic
+}
 #[test]
 fn a_topic_gives_the_same_rows_as_the_same_data_in_a_file() {
     let Some(broker) = broker() else { return };
@@ -325,7 +339,8 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
     );
     let dir = tempfile::tempdir().unwrap();
     let input = busy_input(dir.path(), 200_000, 2_000);
-    let topic = topic_with(&broker, "kill", 4, &input);
+    // Resuming seeks to saved offsets: make them batch boundaries, which tansu needs.
+    let topic = topic_from(&broker, "kill", 4, &input, true);
     let source = format!("kafka://{broker}/{topic}");
     let run = |schema: &str, extra: &[&str]| {
         let mut c = tickflow();
@@ -360,14 +375,46 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(count(&mut pg, &clean, "symbol_averages") > 50_000);
-    for delay_ms in [600, 200, 900, 350, 1100] {
+    let mut resumed_mid_topic = 0;
+    let committed = |pg: &mut postgres::Client| -> i64 {
+        pg.query_opt(
+            &format!(
+                "SELECT committed_below_ms FROM {killed}.tickflow_progress WHERE partition = -1"
+            ),
+            &[],
+        )
+        .ok()
+        .flatten()
+        .map_or(0, |r| r.get(0))
+    };
+    for extra_ms in [0, 150, 40, 300, 90] {
+        let before = committed(&mut pg);
         let mut child = run(&killed, &["--pg-commit-interval", "20ms"])
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        // Kill once this run has committed something of its own, at varying moments after.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while committed(&mut pg) == before
+            && child.try_wait().unwrap().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(extra_ms));
         let _ = child.kill();
         let _ = child.wait();
+        // Progress must name real offsets part-way into the partitions, not start over.
+        let sql = format!(
+            "SELECT count(*) FROM {killed}.tickflow_progress \
+             WHERE partition >= 0 AND resume_offset > 0 AND resume_offset < 50000"
+        );
+        let mid: i64 = pg.query_one(&sql, &[]).unwrap().get(0);
+        resumed_mid_topic += i64::from(mid > 0);
     }
+    assert!(
+        resumed_mid_topic > 0,
+        "no kill left progress part-way into the topic"
+    );
     let out = run(&killed, &[]).output().unwrap();
     assert!(
         out.status.success(),
@@ -388,4 +435,10 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
     let want = rejects(&mut pg, &clean);
     assert!(want.len() > 1000);
     assert_eq!(want, rejects(&mut pg, &killed));
+    // The group's offsets follow the commits: at the end, every partition is done.
+    let committed = client(&broker, &["committed", &topic, &topic, "4"]);
+    assert_eq!(
+        committed, "50000,50000,50000,50000",
+        "consumer-group offsets"
+    );
 }

@@ -236,7 +236,7 @@ pub fn run(
             })
             .collect();
         let after_commit = crate::source::GroupCommitter::new(&kafka_specs, &pipeline.kafka).map(
-            |group| -> crate::sink::postgres::AfterCommit {
+            |mut group| -> crate::sink::postgres::AfterCommit {
                 Box::new(move |points| {
                     let offsets: Vec<_> =
                         points.iter().map(|(k, r)| (k.clone(), r.offset)).collect();

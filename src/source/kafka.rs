@@ -12,6 +12,9 @@
 //! 5. Only a partition that has reached its end (partition EOF) counts as caught up; one that
 //!    cannot reach its broker keeps holding the frontier, so nothing it later delivers is late.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +22,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -229,19 +232,35 @@ impl ConsumerContext for Context {}
 /// shutdown stay live under load.
 const MESSAGES_PER_POLL: usize = 4096;
 
-/// One worker's consumer, shared by the partitions assigned to it.
+/// One worker's consumer of one topic, shared by the partitions assigned to it.
+///
+/// All messages come through the consumer's own queue, which keeps each partition's order, and
+/// are routed into per-partition backlogs. (librdkafka's per-partition queues are not used: a
+/// partition's messages fetched before its queue is split out stay on the consumer's queue, so
+/// the two can hand out a partition's messages out of order.)
 pub struct WorkerConsumer {
     consumer: Arc<BaseConsumer<Context>>,
+    backlog: RefCell<HashMap<i32, Backlog>>,
 }
 
+#[derive(Default)]
+struct Backlog {
+    messages: VecDeque<OwnedMessage>,
+    /// The partition's end was reached after the last message in `messages`.
+    at_end: bool,
+}
+
+/// Messages moved from the consumer's queue into backlogs per pump: bounded, like all work
+/// per activation.
+const MESSAGES_PER_PUMP: usize = 8192;
+
 impl WorkerConsumer {
-    /// Assigns `partitions` (with their resume offsets, if saved) and splits out their queues.
+    /// Assigns `partitions` (with their resume offsets, if saved).
     pub fn open(
         spec: &KafkaSpec,
         options: &KafkaOptions,
         partitions: &[(TopicPartition, Option<u64>)],
         max_message: usize,
-        wake: impl Fn() + Send + Sync + Clone + 'static,
     ) -> Result<Vec<KafkaPartition>, KafkaSourceError> {
         let consumer: Arc<BaseConsumer<Context>> = Arc::new(
             client_config(&spec.brokers, options)
@@ -262,38 +281,62 @@ impl WorkerConsumer {
         consumer
             .assign(&assignment)
             .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
-        let shared = Arc::new(WorkerConsumer {
-            consumer: consumer.clone(),
+        let shared = Rc::new(WorkerConsumer {
+            consumer,
+            backlog: RefCell::new(HashMap::new()),
         });
-        let mut parts = Vec::new();
-        for (tp, resume) in partitions {
-            let Some(mut queue) = consumer.split_partition_queue(&tp.topic, tp.partition) else {
-                return Err(KafkaSourceError::Config(format!(
-                    "cannot open a queue for {}[{}]",
-                    tp.topic, tp.partition
-                )));
-            };
-            let w = wake.clone();
-            queue.set_nonempty_callback(w);
-            parts.push(KafkaPartition {
+        Ok(partitions
+            .iter()
+            .map(|(tp, resume)| KafkaPartition {
                 source: spec.source_name(&tp.topic),
                 partition: tp.partition,
-                queue,
                 owner: shared.clone(),
-                next_offset: resume.unwrap_or(0),
+                cursor: Cursor {
+                    next_offset: resume.unwrap_or(0),
+                    started: false,
+                    max_message,
+                },
                 at_end: false,
                 exit_at_end: options.exit_at_end,
-                max_message,
-            });
-        }
-        Ok(parts)
+            })
+            .collect())
     }
 
-    /// Serves the consumer's own events (errors, statistics); messages go to partition queues.
-    fn serve(&self) {
-        if let Some(Err(e)) = self.consumer.poll(Duration::ZERO) {
-            tracing::warn!(error = %e, "Kafka consumer");
+    /// Moves what the consumer has fetched into the partitions' backlogs, in order.
+    fn pump(&self) {
+        let mut backlog = self.backlog.borrow_mut();
+        for _ in 0..MESSAGES_PER_PUMP {
+            match self.consumer.poll(Duration::ZERO) {
+                None => return,
+                Some(Ok(message)) => {
+                    let b = backlog.entry(message.partition()).or_default();
+                    b.messages.push_back(message.detach());
+                    b.at_end = false;
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    backlog.entry(p).or_default().at_end = true;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "Kafka consumer");
+                    return;
+                }
+            }
         }
+    }
+
+    /// Takes up to `n` messages of `partition`, and whether its end follows them.
+    fn take(&self, partition: i32, n: usize) -> (Vec<OwnedMessage>, bool) {
+        let mut backlog = self.backlog.borrow_mut();
+        let Some(b) = backlog.get_mut(&partition) else {
+            return (Vec::new(), false);
+        };
+        let n = n.min(b.messages.len());
+        let taken: Vec<OwnedMessage> = b.messages.drain(..n).collect();
+        let at_end = b.at_end && b.messages.is_empty();
+        if at_end {
+            b.at_end = false;
+        }
+        (taken, at_end)
     }
 }
 
@@ -301,14 +344,48 @@ impl WorkerConsumer {
 pub struct KafkaPartition {
     source: String,
     partition: i32,
-    queue: rdkafka::consumer::base_consumer::PartitionQueue<Context>,
-    owner: Arc<WorkerConsumer>,
-    /// Offset of the next message to hand out.
-    next_offset: u64,
+    owner: Rc<WorkerConsumer>,
+    cursor: Cursor,
     /// Nothing more to read since the last partition EOF.
     at_end: bool,
     exit_at_end: bool,
+}
+
+impl KafkaPartition {
+    /// Notes the end of the partition; `Some(Done)` when the run stops there.
+    fn reached_end(&mut self) -> Option<Poll> {
+        self.at_end = true;
+        self.exit_at_end.then_some(Poll::Done)
+    }
+}
+
+/// How far a partition has been handed out.
+struct Cursor {
+    /// Offset of the next message to hand out.
+    next_offset: u64,
+    /// A message has been handed out since the partition was opened.
+    started: bool,
     max_message: usize,
+}
+
+impl Cursor {
+    /// Hands one message out as a line (or an over-long one).
+    fn hand_out(&mut self, message: &impl Message, out: &mut dyn FnMut(Item<'_>)) {
+        let offset = message.offset().max(0) as u64;
+        self.next_offset = offset + 1;
+        let position = Position {
+            line: offset,
+            offset,
+        };
+        let payload = message.payload().unwrap_or(&[]);
+        let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+        if payload.len() > self.max_message {
+            let keep = payload.len().min(super::OVERSIZED_PREFIX);
+            out(Item::Oversized(&payload[..keep], position));
+        } else {
+            out(Item::Line(payload, position));
+        }
+    }
 }
 
 impl Partition for KafkaPartition {
@@ -321,45 +398,45 @@ impl Partition for KafkaPartition {
     }
 
     fn poll(&mut self, out: &mut dyn FnMut(Item<'_>)) -> Poll {
-        self.owner.serve();
-        for _ in 0..MESSAGES_PER_POLL {
-            match self.queue.poll(Duration::ZERO) {
-                None => return Poll::Pending(Duration::from_millis(50)),
-                Some(Ok(message)) => {
-                    self.at_end = false;
-                    let offset = message.offset().max(0) as u64;
-                    self.next_offset = offset + 1;
-                    let position = Position {
-                        line: offset,
-                        offset,
-                    };
-                    let payload = message.payload().unwrap_or(&[]);
-                    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
-                    if payload.len() > self.max_message {
-                        let keep = payload.len().min(super::OVERSIZED_PREFIX);
-                        out(Item::Oversized(&payload[..keep], position));
-                    } else {
-                        out(Item::Line(payload, position));
-                    }
-                }
-                Some(Err(KafkaError::PartitionEOF(_))) => {
-                    self.at_end = true;
-                    if self.exit_at_end {
-                        return Poll::Done;
-                    }
-                    return Poll::Pending(Duration::from_millis(50));
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(source = %self.source, partition = self.partition, error = %e, "Kafka partition");
-                    return Poll::Pending(Duration::from_millis(200));
-                }
+        self.owner.pump();
+        let (messages, at_end) = self.owner.take(self.partition, MESSAGES_PER_POLL);
+        let got = !messages.is_empty();
+        if let (Some(first), false) = (messages.first(), self.cursor.started) {
+            self.cursor.started = true;
+            let (asked, got) = (self.cursor.next_offset, first.offset().max(0) as u64);
+            if got > asked && asked > 0 {
+                // Compaction and transaction markers leave gaps, but a broker that answers a
+                // fetch from inside a record batch with the next batch skips real messages.
+                tracing::warn!(
+                    source = %self.source,
+                    partition = self.partition,
+                    asked,
+                    got,
+                    "resumed at a later offset than saved; offsets in between were not delivered by the broker"
+                );
             }
         }
-        Poll::Ready
+        for message in &messages {
+            self.cursor.hand_out(message, out);
+        }
+        if got {
+            self.at_end = false;
+        }
+        if at_end {
+            if let Some(done) = self.reached_end() {
+                return done;
+            }
+        }
+        if got {
+            Poll::Ready
+        } else {
+            // No callback wakes the worker for the consumer's queue: look again soon.
+            Poll::Pending(Duration::from_millis(10))
+        }
     }
 
     fn position(&self) -> u64 {
-        self.next_offset
+        self.cursor.next_offset
     }
 
     fn caught_up(&self) -> bool {
@@ -375,25 +452,34 @@ impl Partition for KafkaPartition {
 /// tools (`kafka-consumer-groups --describe`) show what is really done. Monitoring only:
 /// tickflow never reads these offsets back.
 pub struct GroupCommitter {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Context>,
     /// Source name -> (topic) for the sources this committer serves.
     topics: Vec<(String, String)>,
+    /// The last offsets committed, committed once more, synchronously, at the end of the run.
+    last: Option<TopicPartitionList>,
 }
 
 impl GroupCommitter {
     pub fn new(specs: &[KafkaSpec], options: &KafkaOptions) -> Option<GroupCommitter> {
         let spec = specs.first()?;
         options.group_id.as_ref()?;
-        let consumer: BaseConsumer = client_config(&spec.brokers, options).create().ok()?;
+        let consumer: BaseConsumer<Context> = client_config(&spec.brokers, options)
+            .create_with_context(Context)
+            .ok()?;
         let topics = specs
             .iter()
             .flat_map(|s| s.topics.iter().map(|t| (s.source_name(t), t.clone())))
             .collect();
-        Some(GroupCommitter { consumer, topics })
+        Some(GroupCommitter {
+            consumer,
+            topics,
+            last: None,
+        })
     }
 
     /// Commits `offset` of each `(source, partition)` that is one of this committer's topics.
-    pub fn commit(&self, points: &[((String, usize), u64)]) {
+    pub fn commit(&mut self, points: &[((String, usize), u64)]) {
+        tracing::debug!(?points, topics = ?self.topics, "committing group offsets");
         let mut list = TopicPartitionList::new();
         for ((source, partition), offset) in points {
             if let Some((_, topic)) = self.topics.iter().find(|(s, _)| s == source) {
@@ -410,6 +496,22 @@ impl GroupCommitter {
                 .commit(&list, rdkafka::consumer::CommitMode::Async)
             {
                 tracing::warn!(error = %e, "committing consumer-group offsets (monitoring only)");
+            }
+            // Serves the commit's callback; never blocks.
+            let _ = self.consumer.poll(Duration::ZERO);
+            self.last = Some(list);
+        }
+    }
+}
+
+impl Drop for GroupCommitter {
+    fn drop(&mut self) {
+        if let Some(list) = self.last.take() {
+            if let Err(e) = self
+                .consumer
+                .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            {
+                tracing::warn!(error = %e, "committing final consumer-group offsets (monitoring only)");
             }
         }
     }

@@ -173,13 +173,21 @@ pub fn open_partitions(
                         (tp.clone(), resume)
                     })
                     .collect();
-                if !mine.is_empty() {
+                // One consumer per topic: partition numbers are then unambiguous in its events.
+                for topic in &k.topics {
+                    let of_topic: Vec<_> = mine
+                        .iter()
+                        .filter(|(tp, _)| &tp.topic == topic)
+                        .cloned()
+                        .collect();
+                    if of_topic.is_empty() {
+                        continue;
+                    }
                     let opened = kafka::WorkerConsumer::open(
                         k,
                         &options.kafka,
-                        &mine,
+                        &of_topic,
                         options.max_line_bytes,
-                        wake.clone(),
                     )?;
                     parts.extend(
                         opened

@@ -2,7 +2,8 @@
 """An independent Kafka client for tickflow's tests (confluent-kafka, not tickflow's code).
 
     kafka_client.py BROKER create TOPIC PARTITIONS
-    kafka_client.py BROKER produce TOPIC FILE [--partition-by-line N] [--key-field F]
+    kafka_client.py BROKER produce TOPIC FILE [--partition-by-line N] [--one-per-batch]
+    kafka_client.py BROKER committed GROUP TOPIC PARTITIONS   (prints offsets, comma-separated)
 
 `produce` sends each line of FILE as one message. With --partition-by-line N, line i goes to
 partition i % N (keeping each partition's order the file's order); otherwise to partition 0.
@@ -30,8 +31,13 @@ def create(broker, topic, partitions):
     raise SystemExit(f"topic {topic} did not appear")
 
 
-def produce(broker, topic, path, spread):
-    p = Producer({"bootstrap.servers": broker, "linger.ms": 5, "message.max.bytes": 10_000_000})
+def produce(broker, topic, path, spread, one_per_batch=False):
+    config = {"bootstrap.servers": broker, "linger.ms": 5, "message.max.bytes": 10_000_000}
+    if one_per_batch:
+        # Every offset a batch boundary: tansu 0.6 answers a fetch from inside a batch with the
+        # next batch, so seeking to a saved offset is exact only at batch boundaries.
+        config.update({"linger.ms": 0, "batch.num.messages": 1})
+    p = Producer(config)
     errors = []
 
     def report(err, _msg):
@@ -54,6 +60,16 @@ def produce(broker, topic, path, spread):
         raise SystemExit(f"{left} messages not delivered; errors: {errors[:3]}")
 
 
+def committed(broker, group, topic, partitions):
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": broker, "group.id": group, "enable.auto.commit": False})
+    parts = [TopicPartition(topic, p) for p in range(int(partitions))]
+    offsets = c.committed(parts, timeout=30)
+    print(",".join(str(tp.offset) for tp in offsets))
+    c.close()
+
+
 if __name__ == "__main__":
     broker, verb = sys.argv[1], sys.argv[2]
     if verb == "create":
@@ -62,6 +78,8 @@ if __name__ == "__main__":
         spread = 0
         if "--partition-by-line" in sys.argv:
             spread = int(sys.argv[sys.argv.index("--partition-by-line") + 1])
-        produce(broker, sys.argv[3], sys.argv[4], spread)
+        produce(broker, sys.argv[3], sys.argv[4], spread, "--one-per-batch" in sys.argv)
+    elif verb == "committed":
+        committed(broker, sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         raise SystemExit(f"unknown verb {verb}")

@@ -303,7 +303,12 @@ impl Writer {
                 || last_commit.elapsed() >= self.options.commit_interval
                 || self.rows.len() >= self.options.max_batch_rows;
             if due && frontier > self.committed.load(Relaxed) {
-                self.commit(frontier)?;
+                // Large backlogs go in slices, each a complete commit at a lower frontier:
+                // transactions stay short, and so does the work a crash throws away.
+                while self.committed.load(Relaxed) < frontier {
+                    let slice = self.slice_below(frontier);
+                    self.commit(slice)?;
+                }
                 last_commit = Instant::now();
             }
         }
@@ -326,6 +331,27 @@ impl Writer {
         }
     }
 
+    /// The lowest frontier up to `frontier` below which at most `max_batch_rows` rows wait
+    /// (or, if a single window end holds more, just past that end).
+    fn slice_below(&self, frontier: u64) -> u64 {
+        let mut ends: Vec<u64> = self
+            .rows
+            .iter()
+            .map(|r| r.end().0)
+            .filter(|&e| e < frontier)
+            .collect();
+        if ends.len() <= self.options.max_batch_rows {
+            return frontier;
+        }
+        ends.sort_unstable();
+        let cut = ends[self.options.max_batch_rows];
+        if cut > ends[0] {
+            cut
+        } else {
+            cut + 1
+        }
+    }
+
     /// Every row ending below this has arrived from every local worker.
     fn frontier(&self) -> u64 {
         self.frontiers
@@ -339,6 +365,7 @@ impl Writer {
         // Resume points first, then what is queued: every reject read before a resume point
         // was queued before that point was published.
         let points = self.book.resume_points(&self.spec, below);
+        tracing::debug!(below, ?points, "commit");
         for _ in 0..self.rx.len() {
             match self.rx.try_recv() {
                 Ok(msg) => self.take(msg),
