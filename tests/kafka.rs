@@ -442,3 +442,63 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
         "consumer-group offsets"
     );
 }
+
+/// The broker stops answering mid-run (frozen with SIGSTOP, as a hung or partitioned broker
+/// looks to clients) and comes back: the run completes with nothing lost or doubled.
+#[test]
+fn a_broker_lost_mid_run_is_resumed_without_loss() {
+    let Some(broker) = broker() else { return };
+    let Some(pid) = broker_pid() else {
+        eprintln!("SKIPPED: cannot find the broker's process to freeze");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "in.jsonl",
+        &lines_of(&random_events(43, 150_000, 3_000, 0)),
+    );
+    let topic = topic_with(&broker, "lost", 4, &input);
+    let want = rows(&run_ok(&["--source", &file_uri(&input), "--quiet"]).stdout);
+    let child = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("kafka://{broker}/{topic}"),
+            "-w",
+            "2",
+            "--exit-at-end",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(6));
+    signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_rows_close(&want, &rows(&out.stdout), 0.0);
+}
+
+/// The pid of the local tansu broker, if that is what serves the tests.
+fn broker_pid() -> Option<u32> {
+    let out = Command::new("pgrep")
+        .args(["-f", "tansu broker"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
