@@ -75,19 +75,7 @@ fn every_spec_runs() {
             ]);
             let want = rows(&std::fs::read(&expected).unwrap());
             assert_rows_close(&want, &rows(&out.stdout), 1e-12);
-            let stored = std::process::Command::new("psql")
-                .args([
-                    "-qAt",
-                    url,
-                    "-c",
-                    &format!("SELECT count(*) FROM {schema}.symbol_averages"),
-                ])
-                .output()
-                .expect("psql");
-            let stored: usize = String::from_utf8_lossy(&stored.stdout)
-                .trim()
-                .parse()
-                .expect("a count");
+            let stored = stored_rows(url, &schema);
             assert_eq!(stored, want.len(), "{shown}: rows in PostgreSQL");
             continue;
         }
@@ -192,7 +180,13 @@ fn run_kafka_spec(spec: &Path) {
     ]);
     let got = rows(&out.stdout);
     assert!(got.len() > 100, "{shown}: too few rows");
-    let stored = Command::new("psql")
+    let stored = stored_rows(url, &schema);
+    assert_eq!(stored, got.len(), "{shown}: rows in PostgreSQL");
+}
+
+/// Rows in `schema.symbol_averages`, counted with psql.
+fn stored_rows(url: &str, schema: &str) -> usize {
+    let out = Command::new("psql")
         .args([
             "-qAt",
             url,
@@ -201,9 +195,8 @@ fn run_kafka_spec(spec: &Path) {
         ])
         .output()
         .expect("psql");
-    let stored: usize = String::from_utf8_lossy(&stored.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .expect("a count");
-    assert_eq!(stored, got.len(), "{shown}: rows in PostgreSQL");
+        .expect("a count")
 }

@@ -59,6 +59,12 @@ fn client(broker: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The rows of a whole topic, read with two workers to its end.
+fn topic_rows(broker: &str, topic: &str) -> std::collections::BTreeMap<RowKey, serde_json::Value> {
+    let source = format!("kafka://{broker}/{topic}");
+    rows(&run_ok(&["--source", &source, "-w", "2", "--exit-at-end", "--quiet"]).stdout)
+}
+
 fn topic_with(broker: &str, tag: &str, partitions: usize, file: &Path) -> String {
     topic_from(broker, tag, partitions, file, false)
 }
@@ -101,17 +107,7 @@ fn a_topic_gives_the_same_rows_as_the_same_data_in_a_file() {
     );
     let topic = topic_with(&broker, "same", 4, &input);
     let from_file = rows(&run_ok(&["--source", &file_uri(&input), "--quiet"]).stdout);
-    let from_kafka = rows(
-        &run_ok(&[
-            "--source",
-            &format!("kafka://{broker}/{topic}"),
-            "-w",
-            "2",
-            "--exit-at-end",
-            "--quiet",
-        ])
-        .stdout,
-    );
+    let from_kafka = topic_rows(&broker, &topic);
     assert!(from_file.len() > 1000);
     assert_rows_close(&from_file, &from_kafka, 0.0);
 }
@@ -149,17 +145,7 @@ fn tickflow_produce_feeds_the_kafka_source() {
     let file = dir.path().join("same.jsonl");
     std::fs::write(&file, produce("stdout")).unwrap();
     let want = rows(&run_ok(&["--source", &file_uri(&file), "--quiet"]).stdout);
-    let got = rows(
-        &run_ok(&[
-            "--source",
-            &format!("kafka://{broker}/{topic}"),
-            "-w",
-            "2",
-            "--exit-at-end",
-            "--quiet",
-        ])
-        .stdout,
-    );
+    let got = topic_rows(&broker, &topic);
     assert!(want.len() > 100);
     assert_rows_close(&want, &got, 0.0);
 }

@@ -278,18 +278,7 @@ fn server_never_available_fails_clearly_without_the_password() {
         .unwrap()
         .port();
     let url = format!("postgres://root:hunter2@127.0.0.1:{port}/test");
-    let out = tickflow()
-        .args([
-            "run",
-            "--source",
-            "generator",
-            "--events",
-            "10",
-            "--rate",
-            "0",
-            "--sink",
-            &url,
-        ])
+    let out = generator_into(&url)
         .args(["--pg-connect-timeout", "1s"])
         .output()
         .unwrap();
@@ -500,18 +489,7 @@ fn a_permanent_error_stops_the_run_with_the_statement() {
         .unwrap();
     let url = pg_url().replacen("root@", "tf_powerless@", 1);
     let started = Instant::now();
-    let out = tickflow()
-        .args([
-            "run",
-            "--source",
-            "generator",
-            "--events",
-            "10",
-            "--rate",
-            "0",
-            "--sink",
-            &url,
-        ])
+    let out = generator_into(&url)
         .args([
             "--pg-schema",
             "tf_powerless_schema",
@@ -531,4 +509,21 @@ fn a_permanent_error_stops_the_run_with_the_statement() {
         started.elapsed() < Duration::from_secs(30),
         "a permanent error is not retried"
     );
+}
+
+/// `tickflow run` of ten generated events into `url`; add flags, then run.
+fn generator_into(url: &str) -> std::process::Command {
+    let mut c = tickflow();
+    c.args([
+        "run",
+        "--source",
+        "generator",
+        "--events",
+        "10",
+        "--rate",
+        "0",
+        "--sink",
+        url,
+    ]);
+    c
 }
