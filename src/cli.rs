@@ -153,6 +153,9 @@ pub struct PipelineArgs {
     /// Lines longer than this many bytes are rejected.
     #[arg(long, value_name = "BYTES")]
     pub max_line_bytes: Option<usize>,
+    /// Producers a `listen://` source accepts at once.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Input key of the event time (default `timestamp`).
     #[arg(long, value_name = "KEY")]
     pub timestamp_field: Option<String>,
@@ -181,7 +184,8 @@ pub struct PipelineArgs {
     /// Where Kafka partitions without saved progress start.
     #[arg(long, value_enum)]
     pub start_offset: Option<crate::source::StartOffset>,
-    /// Stop once every Kafka partition reaches its end (backfills, tests, benchmarks).
+    /// Stop at the end of the input: every Kafka partition at its end, a `socket://` source
+    /// when the server closes, a `listen://` source once its producers have all gone.
     #[arg(long)]
     pub exit_at_end: bool,
     /// How long to keep trying to reach the Kafka brokers at start (default 30s).
@@ -240,6 +244,7 @@ impl PipelineArgs {
         set(&mut spec.workers, &self.workers);
         set(&mut spec.name, &self.name);
         set(&mut spec.max_line_bytes, &self.max_line_bytes);
+        set(&mut spec.max_connections, &self.max_connections);
         set(&mut spec.postgres.schema, &self.pg_schema);
         set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
         set(&mut spec.postgres.commit_interval, &self.pg_commit_interval);

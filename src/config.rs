@@ -44,6 +44,8 @@ pub struct SpecFile {
     pub rejects: Option<String>,
     pub workers: Option<usize>,
     pub max_line_bytes: Option<usize>,
+    /// Producers a `listen://` source accepts at once (default 1024).
+    pub max_connections: Option<usize>,
     pub window: WindowSection,
     pub event_time: EventTimeSection,
     pub filter: FilterSection,
@@ -176,6 +178,7 @@ pub struct Pipeline {
     pub fields: FieldNames,
     pub generator: GeneratorSpec,
     pub max_line_bytes: usize,
+    pub max_connections: usize,
     pub postgres: PostgresSettings,
     pub kafka: KafkaOptions,
 }
@@ -321,6 +324,7 @@ impl Pipeline {
             fields,
             generator,
             max_line_bytes,
+            max_connections: spec.max_connections.unwrap_or(1024).max(1),
             postgres,
             kafka,
         })
@@ -344,6 +348,7 @@ fn derived_name(sources: &[SourceSpec]) -> String {
                 .file_stem()
                 .map_or_else(|| "file".into(), |s| s.to_string_lossy().into_owned()),
             SourceSpec::Kafka(k) => k.topics.join("+"),
+            SourceSpec::Socket(a) | SourceSpec::Listen(a) => a.replace(':', "-"),
             other => other.to_string(),
         })
         .collect();

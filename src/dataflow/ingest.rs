@@ -27,7 +27,7 @@ use crate::config::Pipeline;
 use crate::event::{parse_line, EventTime, Record, RejectKind, Rejection};
 use crate::sink::postgres::{RejectRow, ToWriter};
 use crate::sink::{encode_reject, RejectRecord};
-use crate::source::{open_partitions, Item, Partition, PartitionClock, Poll, Position};
+use crate::source::{open_partitions, Discover, Item, Partition, PartitionClock, Poll, Position};
 use crate::window::{ReadingAgg, TickAgg};
 
 /// Partials in flight between sources and window operators (per process) above which sources
@@ -118,6 +118,8 @@ pub fn ingest<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream<'s, u64,
 
 struct Ingest {
     partitions: Vec<Open>,
+    /// Where partitions that appear while running come from (accepted connections).
+    discover: Vec<Box<dyn Discover>>,
     combiner: Combiner,
     counts: Counts,
     pending_rejects: Vec<PendingReject>,
@@ -141,6 +143,9 @@ impl Ingest {
             max_line_bytes: p.max_line_bytes,
             kafka: p.kafka.clone(),
             kafka_partitions: shared.kafka_partitions.clone(),
+            listeners: shared.listeners.clone(),
+            exit_at_end: p.kafka.exit_at_end,
+            stop: shared.shutdown.clone(),
         };
         let saved = |source: &str, index: usize| {
             shared
@@ -148,13 +153,14 @@ impl Ingest {
                 .as_ref()
                 .and_then(|r| r.partitions.get(&(source.to_string(), index)).copied())
         };
-        let readers = open_partitions(&p.sources, &options, worker, workers, wake, &|s, i| {
-            saved(s, i).map(|r| r.offset)
-        })
-        .unwrap_or_else(|e| {
-            shared.fail(e.to_string());
-            Vec::new()
-        });
+        let (readers, discover) =
+            open_partitions(&p.sources, &options, worker, workers, wake, &|s, i| {
+                saved(s, i).map(|r| r.offset)
+            })
+            .unwrap_or_else(|e| {
+                shared.fail(e.to_string());
+                (Vec::new(), Vec::new())
+            });
         let now = Instant::now();
         let partitions = readers
             .into_iter()
@@ -180,6 +186,7 @@ impl Ingest {
             .collect();
         Ingest {
             partitions,
+            discover,
             combiner: Combiner::default(),
             counts: Counts::default(),
             pending_rejects: Vec::new(),
@@ -196,6 +203,19 @@ impl Ingest {
     fn read(&mut self, promised: u64) -> (bool, Duration) {
         let stopping = self.shared.stopping();
         let now = Instant::now();
+        for d in &mut self.discover {
+            for reader in d.discover() {
+                let key = (reader.source().to_string(), reader.index());
+                self.partitions.push(Open {
+                    reader,
+                    key,
+                    clock: PartitionClock::new(self.shared.pipeline.max_out_of_orderness, now),
+                    progress: None,
+                    done: false,
+                    waiting: false,
+                });
+            }
+        }
         let mut any_ready = false;
         let mut nap = MAX_NAP;
         let shared = self.shared.clone();
@@ -260,7 +280,8 @@ impl Ingest {
     /// Where this worker's output frontier can move: `None` once every partition has ended.
     fn frontier(&self, held: u64) -> Option<u64> {
         let live: Vec<&Open> = self.partitions.iter().filter(|p| !p.done).collect();
-        if live.is_empty() {
+        let more_may_come = !self.shared.stopping() && self.discover.iter().any(|d| !d.finished());
+        if live.is_empty() && !more_may_come {
             return None;
         }
         let now = Instant::now();
@@ -424,6 +445,14 @@ impl Accept<'_> {
             Item::Record(record, position) => {
                 self.record(&record, position, || format!("{record:?}"))
             }
+            Item::Truncated(bytes, position) => self.reject(
+                position,
+                Rejection::new(
+                    RejectKind::Truncated,
+                    "the connection closed in the middle of this line",
+                ),
+                lossy(bytes),
+            ),
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Shared {
     pub run_id: String,
     /// The partitions of each Kafka source, listed at start-up.
     pub kafka_partitions: Vec<Vec<crate::source::TopicPartition>>,
+    /// The bound listener of each `listen://` source.
+    pub listeners: Vec<Arc<crate::source::Listener>>,
     /// Set by Ctrl-C or a fatal error: sources end, windows flush, the run exits.
     pub shutdown: Arc<AtomicBool>,
     /// Partials sent by sources and not yet taken in by window operators.
@@ -184,6 +186,25 @@ pub fn run(
             kafka_partitions.push(listed);
         }
     }
+    let mut listeners = Vec::new();
+    for source in &pipeline.sources {
+        if let SourceSpec::Listen(address) = source {
+            let listener = crate::source::Listener::bind(
+                address,
+                pipeline.workers,
+                pipeline.max_connections,
+                pipeline.max_line_bytes,
+                pipeline.kafka.exit_at_end,
+                shutdown.clone(),
+            )
+            .map_err(|e| RunError::Source {
+                source_name: source.to_string(),
+                message: format!("cannot listen: {e}"),
+            })?;
+            tracing::info!(address = %listener.local_addr(), "listening");
+            listeners.push(listener);
+        }
+    }
     let sinks = pipeline
         .sinks
         .iter()
@@ -270,6 +291,7 @@ pub fn run(
         )
         .to_string(),
         kafka_partitions,
+        listeners,
         shutdown: shutdown.clone(),
         in_flight: AtomicI64::new(0),
         active: (0..workers).map(|_| AtomicU64::new(0)).collect(),

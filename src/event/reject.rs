@@ -19,10 +19,12 @@ pub enum RejectKind {
     UnknownShape,
     /// Older than its partition's watermark when it was read.
     Late,
+    /// A line its connection closed in the middle of.
+    Truncated,
 }
 
 impl RejectKind {
-    pub const ALL: [RejectKind; 7] = [
+    pub const ALL: [RejectKind; 8] = [
         RejectKind::InvalidUtf8,
         RejectKind::LineTooLong,
         RejectKind::Malformed,
@@ -30,6 +32,7 @@ impl RejectKind {
         RejectKind::InvalidField,
         RejectKind::UnknownShape,
         RejectKind::Late,
+        RejectKind::Truncated,
     ];
 
     /// The stable snake_case code written to reject outputs.
@@ -42,6 +45,7 @@ impl RejectKind {
             RejectKind::InvalidField => "invalid_field",
             RejectKind::UnknownShape => "unknown_shape",
             RejectKind::Late => "late",
+            RejectKind::Truncated => "truncated",
         }
     }
 }

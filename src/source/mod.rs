@@ -8,6 +8,7 @@ mod file;
 mod generator;
 mod kafka;
 mod lines;
+mod socket;
 mod stdin;
 
 use std::fmt;
@@ -22,6 +23,7 @@ pub use kafka::{
     KafkaPartition, KafkaSourceError, KafkaSpec, StartOffset, TopicPartition,
 };
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
+pub use socket::{Listener, ListenerShare};
 pub use stdin::Stdin;
 
 use crate::event::Record;
@@ -37,11 +39,15 @@ pub enum SourceSpec {
     Stdin,
     /// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`
     Kafka(KafkaSpec),
+    /// `socket://HOST:PORT`: connect to a producer that serves a stream.
+    Socket(String),
+    /// `listen://HOST:PORT`: accept producers (127.0.0.1 when HOST is empty).
+    Listen(String),
 }
 
 /// A `--source` value that names no known source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown source {0:?}: expected `generator`, `file:PATH`, `-` (stdin) or `kafka://BROKER/TOPIC`")]
+#[error("unknown source {0:?}: expected `generator`, `file:PATH`, `-` (stdin), `kafka://BROKER/TOPIC`, `socket://HOST:PORT` or `listen://HOST:PORT`")]
 pub struct UnknownSource(pub String);
 
 impl SourceSpec {
@@ -53,6 +59,15 @@ impl SourceSpec {
             _ if uri.starts_with("kafka://") => KafkaSpec::parse(&uri["kafka://".len()..])
                 .map(SourceSpec::Kafka)
                 .ok_or_else(|| UnknownSource(uri.to_string())),
+            _ if uri.starts_with("socket://") => match &uri["socket://".len()..] {
+                a if a.contains(':') => Ok(SourceSpec::Socket(a.to_string())),
+                _ => Err(UnknownSource(uri.to_string())),
+            },
+            _ if uri.starts_with("listen://") => match &uri["listen://".len()..] {
+                a if a.starts_with(':') => Ok(SourceSpec::Listen(format!("127.0.0.1{a}"))),
+                a if a.contains(':') => Ok(SourceSpec::Listen(a.to_string())),
+                _ => Err(UnknownSource(uri.to_string())),
+            },
             _ => match uri.strip_prefix("file:") {
                 Some(path) if !path.is_empty() => Ok(SourceSpec::File(PathBuf::from(path))),
                 _ => Err(UnknownSource(uri.to_string())),
@@ -68,6 +83,8 @@ impl fmt::Display for SourceSpec {
             SourceSpec::File(p) => write!(f, "file:{}", p.display()),
             SourceSpec::Stdin => f.write_str("stdin"),
             SourceSpec::Kafka(k) => write!(f, "kafka://{}/{}", k.brokers, k.topics.join(",")),
+            SourceSpec::Socket(a) => write!(f, "socket://{a}"),
+            SourceSpec::Listen(a) => write!(f, "listen://{a}"),
         }
     }
 }
@@ -80,6 +97,20 @@ pub enum Item<'a> {
     Oversized(&'a [u8], Position),
     /// A record that needs no parsing (the generator's).
     Record(Record<'a>, Position),
+    /// A line cut off by its connection closing.
+    Truncated(&'a [u8], Position),
+}
+
+/// A worker's partitions now, and where more of them may come from.
+pub type Opened = (Vec<Box<dyn Partition>>, Vec<Box<dyn Discover>>);
+
+/// Partitions that appear while running (accepted connections).
+pub trait Discover {
+    /// Partitions that arrived since the last call.
+    fn discover(&mut self) -> Vec<Box<dyn Partition>>;
+
+    /// No partition will come any more.
+    fn finished(&self) -> bool;
 }
 
 /// Whether a partition has more to give.
@@ -143,6 +174,12 @@ pub struct SourceOptions {
     pub kafka: KafkaOptions,
     /// The partitions of each Kafka source, listed at start-up, in `sources` order.
     pub kafka_partitions: Vec<Vec<TopicPartition>>,
+    /// The bound listener of each `listen://` source, in `sources` order.
+    pub listeners: Vec<std::sync::Arc<Listener>>,
+    /// End sources at the end of their input (socket: when the server closes).
+    pub exit_at_end: bool,
+    /// Set when the run is stopping; reconnecting threads give up.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Opens the partitions of `specs` that belong to `worker` out of `workers`.
@@ -156,9 +193,11 @@ pub fn open_partitions(
     workers: usize,
     wake: impl Fn() + Send + Sync + Clone + 'static,
     resume_at: &dyn Fn(&str, usize) -> Option<u64>,
-) -> Result<Vec<Box<dyn Partition>>, SourceError> {
+) -> Result<Opened, SourceError> {
     let mut parts: Vec<Box<dyn Partition>> = Vec::new();
+    let mut discover: Vec<Box<dyn Discover>> = Vec::new();
     let mut kafka_lists = options.kafka_partitions.iter();
+    let mut listeners = options.listeners.iter();
     for spec in specs {
         match spec {
             SourceSpec::Kafka(k) => {
@@ -217,9 +256,22 @@ pub fn open_partitions(
                 parts.push(Box::new(Stdin::spawn(options.max_line_bytes, wake.clone())))
             }
             SourceSpec::Stdin => {}
+            SourceSpec::Socket(address) if worker == 0 => parts.push(Box::new(socket::connect(
+                address,
+                options.max_line_bytes,
+                options.exit_at_end,
+                options.stop.clone(),
+                wake.clone(),
+            ))),
+            SourceSpec::Socket(_) => {}
+            SourceSpec::Listen(_) => {
+                if let Some(listener) = listeners.next() {
+                    discover.push(Box::new(listener.for_worker(worker)));
+                }
+            }
         }
     }
-    Ok(parts)
+    Ok((parts, discover))
 }
 
 #[cfg(test)]
