@@ -29,7 +29,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
-    /// `stdout` or `kafka://BROKER[,BROKER...]/TOPIC`.
+    /// `stdout`, `kafka://BROKER[,BROKER...]/TOPIC`, `socket://HOST:PORT` (connect and send) or
+    /// `listen://HOST:PORT` (serve the stream to every client that connects).
     #[arg(long, default_value = "stdout")]
     pub to: String,
     /// Which records to write.

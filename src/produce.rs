@@ -12,7 +12,7 @@ use crate::source::{Generator, GeneratorSpec, Item, KafkaOptions, KafkaSpec, Par
 /// Why producing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
-    #[error("unknown target {0:?}: expected `stdout` or `kafka://BROKER/TOPIC`")]
+    #[error("unknown target {0:?}: expected `stdout`, `kafka://BROKER/TOPIC`, `socket://HOST:PORT` or `listen://HOST:PORT`")]
     Target(String),
     #[error("invalid generator settings: {0}")]
     Generator(String),
@@ -20,6 +20,8 @@ pub enum ProduceError {
     Kafka(String),
     #[error("writing to stdout: {0}")]
     Stdout(std::io::Error),
+    #[error("socket: {0}")]
+    Socket(String),
 }
 
 /// Appends one record as a JSON line.
@@ -62,6 +64,18 @@ pub fn produce(to: &str, spec: &GeneratorSpec, kafka: &KafkaOptions) -> Result<u
         stdout.flush().map_err(ProduceError::Stdout)?;
         return Ok(n);
     }
+    if let Some(address) = to.strip_prefix("socket://") {
+        let mut stream = connect_with_retry(address)?;
+        let n = run(&mut generator, |line, _key| {
+            stream
+                .write_all(line)
+                .map_err(|e| ProduceError::Socket(format!("{to}: {e}")))
+        })?;
+        return Ok(n);
+    }
+    if let Some(address) = to.strip_prefix("listen://") {
+        return serve(address, spec);
+    }
     let Some(k) = to.strip_prefix("kafka://").and_then(KafkaSpec::parse) else {
         return Err(ProduceError::Target(to.to_string()));
     };
@@ -100,6 +114,66 @@ pub fn produce(to: &str, spec: &GeneratorSpec, kafka: &KafkaOptions) -> Result<u
         .flush(Duration::from_secs(60))
         .map_err(|e| ProduceError::Kafka(format!("flushing: {e}")))?;
     result
+}
+
+/// Connects to a collector, retrying with capped backoff for up to 30 s.
+fn connect_with_retry(address: &str) -> Result<std::net::TcpStream, ProduceError> {
+    let started = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match std::net::TcpStream::connect(address) {
+            Ok(s) => return Ok(s),
+            Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                eprintln!("tickflow: cannot connect to socket://{address} ({e}); retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(ProduceError::Socket(format!("socket://{address}: {e}"))),
+        }
+    }
+}
+
+/// Serves the generated stream to every client that connects, each on its own thread (as the
+/// older Python servers did); runs until the process is stopped.
+fn serve(address: &str, spec: &GeneratorSpec) -> Result<u64, ProduceError> {
+    let address = if address.starts_with(':') {
+        format!("127.0.0.1{address}")
+    } else {
+        address.to_string()
+    };
+    let listener = std::net::TcpListener::bind(&address)
+        .map_err(|e| ProduceError::Socket(format!("cannot listen on {address}: {e}")))?;
+    eprintln!(
+        "tickflow: serving on {}",
+        listener
+            .local_addr()
+            .map_err(|e| ProduceError::Socket(e.to_string()))?
+    );
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let spec = spec.clone();
+        std::thread::spawn(move || {
+            // A client that stops reading is dropped after a while instead of held forever.
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let Some(mut generator) = Generator::new(&spec, 0, 1) else {
+                return;
+            };
+            let sent = run(&mut generator, |line, _key| {
+                stream
+                    .write_all(line)
+                    .map_err(|e| ProduceError::Socket(e.to_string()))
+            });
+            match sent {
+                Ok(n) => eprintln!("tickflow: sent {n} events to {peer}"),
+                Err(e) => eprintln!("tickflow: client {peer} gone: {e}"),
+            }
+        });
+    }
+    Ok(0)
 }
 
 fn run(

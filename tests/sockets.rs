@@ -225,3 +225,122 @@ fn the_client_retries_until_the_producer_is_there() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"));
     assert!(rows(&out.stdout).keys().any(|k| k.1 == "LATE_SERVER"));
 }
+
+#[test]
+fn produce_serves_and_sends_over_sockets() {
+    let produce = |to: &str| {
+        let mut c = tickflow();
+        c.args([
+            "produce", "--to", to, "--events", "12000", "--rate", "0", "--seed", "9",
+        ])
+        .args(["--start", "2025-11-20T09:30:00Z", "--symbols", "7"])
+        .stderr(Stdio::null());
+        c
+    };
+    let want = rows(&{
+        let out = produce("stdout").output().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.jsonl");
+        std::fs::write(&file, out.stdout).unwrap();
+        run_ok(&["--source", &file_uri(&file), "--quiet"]).stdout
+    });
+    // tickflow produce serves; tickflow run connects.
+    let port = free_port();
+    let mut server = produce(&format!("listen://127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    let got = rows(
+        &run_ok(&[
+            "--source",
+            &format!("socket://127.0.0.1:{port}"),
+            "--exit-at-end",
+            "--quiet",
+        ])
+        .stdout,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_rows_close(&want, &got, 0.0);
+    // tickflow run listens; tickflow produce connects and sends.
+    let port = free_port();
+    let collector = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("listen://127.0.0.1:{port}"),
+            "--exit-at-end",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(produce(&format!("socket://127.0.0.1:{port}"))
+        .status()
+        .unwrap()
+        .success());
+    let out = collector.wait_with_output().unwrap();
+    assert_rows_close(&want, &rows(&out.stdout), 0.0);
+}
+
+/// A producer floods far faster than the sink writes (stdout is a pipe nobody reads): tickflow
+/// stops reading, TCP pushes back on the producer, and resident memory stays bounded.
+#[test]
+fn a_flood_into_a_stalled_sink_keeps_memory_bounded() {
+    let port = free_port();
+    let mut child = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("listen://127.0.0.1:{port}"),
+            "--max-out-of-orderness",
+            "0s",
+        ])
+        .args(["--window", "1s", "--slide", "1s", "--quiet"])
+        .stdout(Stdio::piped()) // never read: the sink stalls once the pipe is full
+        .spawn()
+        .unwrap();
+    let mut conn = connect_when_listening(port);
+    conn.set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // 1,000 symbols a millisecond apart: every 1 s window emits 1,000 rows.
+    let mut sent = 0u64;
+    let mut block = Vec::new();
+    'flood: for second in 0..1_500u64 {
+        block.clear();
+        for i in 0..1_000u64 {
+            block.extend_from_slice(
+                tick_line(T0 + second * 1000 + i, &format!("S{i}"), 1.0, 1).as_bytes(),
+            );
+            block.push(b'\n');
+        }
+        if conn.write_all(&block).is_err() {
+            break 'flood; // pushed back: the write timed out
+        }
+        sent += block.len() as u64;
+    }
+    let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:").map(|v| {
+                v.trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+        })
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!(
+        "flooded {} MB; tickflow peak RSS {} MB",
+        sent >> 20,
+        rss_kb >> 10
+    );
+    assert!(
+        sent < 150 << 20,
+        "the producer was never pushed back ({sent} bytes accepted)"
+    );
+    assert!(rss_kb < 300 * 1024, "peak RSS {} MB", rss_kb >> 10);
+}
