@@ -344,3 +344,29 @@ fn a_flood_into_a_stalled_sink_keeps_memory_bounded() {
     );
     assert!(rss_kb < 300 * 1024, "peak RSS {} MB", rss_kb >> 10);
 }
+
+/// A client of `tickflow produce --to listen://` that reads nothing stalls only itself: another
+/// client still gets the whole stream.
+#[test]
+fn a_client_that_reads_nothing_does_not_stall_the_others() {
+    let port = free_port();
+    let mut server = tickflow()
+        .args([
+            "produce",
+            "--to",
+            &format!("listen://127.0.0.1:{port}"),
+            "--events",
+            "200000",
+        ])
+        .args(["--rate", "0", "--start", "2025-11-20T09:30:00Z"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stuck = connect_when_listening(port); // never read
+    let mut reader = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut text).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(text.lines().count(), 200_000);
+}
