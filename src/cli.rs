@@ -77,6 +77,9 @@ pub struct RunArgs {
     /// No progress line and no summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (and /healthz), e.g. 127.0.0.1:9898.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,

@@ -1,8 +1,10 @@
 //! Counters shared by all workers of a process, and the stderr progress line.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::event::{EventTime, RejectKind};
@@ -23,7 +25,74 @@ pub struct Metrics {
     rejects: [AtomicU64; RejectKind::ALL.len()],
     /// Per worker: the event time its sources hold the frontier at.
     watermarks: Vec<AtomicU64>,
+    /// Per worker: nanoseconds spent running its operators.
+    busy_nanos: Vec<AtomicU64>,
+    /// Per input partition: records read and watermark.
+    partitions: Mutex<BTreeMap<(String, usize), PartitionStats>>,
+    /// PostgreSQL commits: seconds each, and rows each.
+    pub commit_seconds: Histogram,
+    pub commit_rows: Histogram,
     started: Instant,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// What the metrics endpoint shows of one input partition.
+#[derive(Clone, Debug, Default)]
+pub struct PartitionStats {
+    pub records_in: u64,
+    /// Milliseconds since the epoch; 0 before the first record.
+    pub watermark_ms: u64,
+}
+
+/// A cumulative histogram with fixed upper bounds.
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    /// Sum of observed values, in millionths.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, value: f64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add((value * 1e6) as u64, Relaxed);
+    }
+
+    /// Appends the histogram in Prometheus text format.
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bound) in self.bounds.iter().enumerate() {
+            cumulative += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.counts[self.bounds.len()].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
 }
 
 /// A point-in-time copy of the counters.
@@ -51,6 +120,12 @@ impl Metrics {
             windows_out: AtomicU64::new(0),
             rejects: Default::default(),
             watermarks: (0..workers).map(|_| AtomicU64::new(UNSET)).collect(),
+            busy_nanos: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            partitions: Mutex::new(BTreeMap::new()),
+            commit_seconds: Histogram::new(&[
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            commit_rows: Histogram::new(&[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0]),
             started: Instant::now(),
         })
     }
@@ -68,6 +143,127 @@ impl Metrics {
         if let Some(slot) = self.watermarks.get(index % self.watermarks.len().max(1)) {
             slot.store(at.map_or(RELEASED, |t| t.0.max(1)), Relaxed);
         }
+    }
+
+    /// Adds operator running time of worker `index`.
+    pub fn add_busy(&self, index: usize, spent: Duration) {
+        if let Some(slot) = self.busy_nanos.get(index % self.busy_nanos.len().max(1)) {
+            slot.fetch_add(spent.as_nanos() as u64, Relaxed);
+        }
+    }
+
+    /// Records what a partition has read and where its watermark is.
+    pub fn update_partition(&self, key: &(String, usize), records: u64, watermark_ms: u64) {
+        let mut map = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = match map.get_mut(key) {
+            Some(s) => s,
+            None => map.entry(key.clone()).or_default(),
+        };
+        stats.records_in += records;
+        stats.watermark_ms = watermark_ms;
+    }
+
+    /// Everything, in the Prometheus text exposition format.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            &mut out,
+            "tickflow_records_in_total",
+            "Records read (lines or messages), all sources.",
+            self.records_in.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_records_accepted_total",
+            "Records used in event time.",
+            self.accepted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_records_filtered_total",
+            "Readings dropped by the outlier filter.",
+            self.filtered.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_records_skipped_total",
+            "Records skipped after a restart, their windows already committed.",
+            self.skipped.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_windows_out_total",
+            "Result rows emitted.",
+            self.windows_out.load(Relaxed),
+        );
+        let _ = writeln!(out, "# HELP tickflow_rejects_total Rejected records, late ones included, by reason.\n# TYPE tickflow_rejects_total counter");
+        for kind in RejectKind::ALL {
+            let _ = writeln!(
+                out,
+                "tickflow_rejects_total{{reason=\"{}\"}} {}",
+                kind.code(),
+                self.rejects(kind)
+            );
+        }
+        let parts = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _ = writeln!(out, "# HELP tickflow_partition_records_in_total Records read, per input partition.\n# TYPE tickflow_partition_records_in_total counter");
+        for ((source, partition), s) in &parts {
+            let _ = writeln!(
+                out,
+                "tickflow_partition_records_in_total{{source=\"{}\",partition=\"{partition}\"}} {}",
+                label(source),
+                s.records_in
+            );
+        }
+        let _ = writeln!(out, "# HELP tickflow_watermark_seconds Event-time watermark per input partition (Unix seconds).\n# TYPE tickflow_watermark_seconds gauge");
+        for ((source, partition), s) in &parts {
+            let _ = writeln!(
+                out,
+                "tickflow_watermark_seconds{{source=\"{}\",partition=\"{partition}\"}} {}",
+                label(source),
+                s.watermark_ms as f64 / 1e3
+            );
+        }
+        let _ = writeln!(out, "# HELP tickflow_watermark_lag_seconds Wall time minus the watermark, per input partition.\n# TYPE tickflow_watermark_lag_seconds gauge");
+        for ((source, partition), s) in &parts {
+            if s.watermark_ms > 0 {
+                let lag = now_ms as f64 / 1e3 - s.watermark_ms as f64 / 1e3;
+                let _ = writeln!(out, "tickflow_watermark_lag_seconds{{source=\"{}\",partition=\"{partition}\"}} {lag}", label(source));
+            }
+        }
+        let _ = writeln!(out, "# HELP tickflow_worker_busy_seconds_total Time each worker spent running operators.\n# TYPE tickflow_worker_busy_seconds_total counter");
+        for (i, n) in self.busy_nanos.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "tickflow_worker_busy_seconds_total{{worker=\"{i}\"}} {}",
+                n.load(Relaxed) as f64 / 1e9
+            );
+        }
+        self.commit_seconds.render(
+            "tickflow_sink_commit_seconds",
+            "PostgreSQL commit latency.",
+            &mut out,
+        );
+        self.commit_rows.render(
+            "tickflow_sink_commit_rows",
+            "Rows per PostgreSQL commit.",
+            &mut out,
+        );
+        let _ = writeln!(out, "# HELP tickflow_uptime_seconds Seconds since start.\n# TYPE tickflow_uptime_seconds gauge\ntickflow_uptime_seconds {}", self.started.elapsed().as_secs_f64());
+        out
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -149,4 +345,75 @@ pub fn progress_line(last: &Snapshot, now: &Snapshot) -> String {
         "progress: events_in={} events_per_s={:.0} windows_out={} rejects={} late={} filtered={} watermark={}",
         now.records_in, rate, now.windows_out, now.rejects, now.late, now.filtered, watermark
     )
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Serves `/metrics` (Prometheus text) and `/healthz` on `address` until dropped.
+pub struct MetricsServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    pub fn start(address: &str, metrics: Arc<Metrics>) -> std::io::Result<MetricsServer> {
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("tickflow-metrics".into())
+            .spawn(move || {
+                while !flag.load(Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => answer(stream, &metrics),
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+            .expect("spawning a thread at startup");
+        Ok(MetricsServer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers one HTTP request; anything malformed gets a 400, unknown paths a 404.
+fn answer(mut stream: std::net::TcpStream, metrics: &Metrics) {
+    use std::io::{BufRead, BufReader};
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    let mut reader = BufReader::new(&stream);
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = match path {
+        "/metrics" => ("200 OK", metrics.render_prometheus()),
+        "/healthz" => ("200 OK", "ok\n".to_string()),
+        "" => ("400 Bad Request", "bad request\n".to_string()),
+        _ => ("404 Not Found", "try /metrics or /healthz\n".to_string()),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }

@@ -25,6 +25,7 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
     fn windows(self, shared: Arc<Shared>) -> Stream<'s, u64, Vec<WindowRow>> {
         let spec = shared.pipeline.window;
         let route = Exchange::new(|p: &Partial| p.route());
+        let worker = self.scope().index();
         self.unary_frontier(route, "Windows", move |cap, _info| {
             let mut ticks = SlidingWindows::<String, TickAgg>::new(spec);
             let mut readings = SlidingWindows::<String, ReadingAgg>::new(spec);
@@ -35,6 +36,8 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
             let mut cap = Some(cap);
             let mut ready: Vec<(u64, WindowRow)> = Vec::new();
             move |(input, frontier), output| {
+                let _busy =
+                    super::ingest::BusyTimer(&shared.metrics, worker, std::time::Instant::now());
                 let (mut received, mut refused) = (0i64, 0u64);
                 input.for_each_time(|_time, data| {
                     for partial in data.flat_map(|d| d.drain(..)) {

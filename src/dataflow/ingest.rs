@@ -73,6 +73,7 @@ pub fn ingest<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream<'s, u64,
         let wake = move || {
             let _ = sync.activate();
         };
+        let metrics = shared.metrics.clone();
         let mut state = Ingest::open(shared.clone(), worker, workers, wake);
         let mut cap = Some(cap);
         activator.activate();
@@ -80,6 +81,8 @@ pub fn ingest<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream<'s, u64,
             let Some(held) = cap.as_mut() else {
                 return;
             };
+            let began = Instant::now();
+            let _busy = BusyTimer(&metrics, worker, began);
             if state.shared.in_flight.load(Relaxed) > MAX_IN_FLIGHT {
                 activator.activate_after(Duration::from_micros(200));
                 return;
@@ -246,6 +249,11 @@ impl Ingest {
             if self.counts.records_in > before {
                 part.clock.touch(now);
             }
+            self.shared.metrics.update_partition(
+                &part.key,
+                self.counts.records_in - before,
+                part.clock.watermark().0,
+            );
             part.waiting = false;
             match poll {
                 Poll::Ready => any_ready = true,
@@ -502,6 +510,15 @@ impl Accept<'_> {
             rejection,
             raw,
         });
+    }
+}
+
+/// Adds the time until it is dropped to a worker's busy time.
+pub(crate) struct BusyTimer<'a>(pub &'a crate::metrics::Metrics, pub usize, pub Instant);
+
+impl Drop for BusyTimer<'_> {
+    fn drop(&mut self) {
+        self.0.add_busy(self.1, self.2.elapsed());
     }
 }
 

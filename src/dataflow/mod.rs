@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub cluster: Option<Cluster>,
     /// Forget progress saved in PostgreSQL and start from the beginning.
     pub restart: bool,
+    /// Serve Prometheus `/metrics` and `/healthz` here.
+    pub metrics_addr: Option<String>,
 }
 
 /// An error that stopped a run.
@@ -221,6 +223,18 @@ pub fn run(
     };
     let workers = pipeline.workers;
     let splits = workers * options.cluster.as_ref().map_or(1, |c| c.processes);
+    let metrics = Metrics::new(workers);
+    let _metrics_server = match &options.metrics_addr {
+        Some(addr) => Some(
+            crate::metrics::MetricsServer::start(addr, metrics.clone()).map_err(|e| {
+                RunError::Source {
+                    source_name: format!("--metrics-addr {addr}"),
+                    message: format!("cannot listen: {e}"),
+                }
+            })?,
+        ),
+        None => None,
+    };
     let book = Arc::new(ProgressBook::default());
     let committed_below = Arc::new(AtomicU64::new(0));
     let mut restart = None;
@@ -238,6 +252,7 @@ pub fn run(
             local_workers: workers,
             splits,
             window: pipeline.window,
+            metrics: Some(metrics.clone()),
         };
         let replayable = pipeline.replayable();
         if !replayable {
@@ -274,7 +289,6 @@ pub fn run(
         ));
     }
     let exactly_once = pg_sink.is_some() && pipeline.replayable();
-    let metrics = Metrics::new(workers);
     let shared = Arc::new(Shared {
         pipeline,
         metrics: metrics.clone(),

@@ -72,6 +72,8 @@ pub struct PgSinkOptions {
     /// Input splits over all processes (a file's partitions depend on it).
     pub splits: usize,
     pub window: WindowSpec,
+    /// Where commit latency and size are reported.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// What the writer did.
@@ -380,7 +382,13 @@ impl Writer {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.try_commit(&now, &rejects, &points, below) {
+            let attempt = Instant::now();
+            let result = self.try_commit(&now, &rejects, &points, below);
+            if let (Ok(()), Some(m)) = (&result, &self.options.metrics) {
+                m.commit_seconds.observe(attempt.elapsed().as_secs_f64());
+                m.commit_rows.observe(now.len() as f64);
+            }
+            match result {
                 Ok(()) => break,
                 Err(Failure::Permanent(e)) => return Err(e),
                 Err(Failure::Conflict) if self.direct => {
