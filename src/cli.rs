@@ -97,6 +97,10 @@ pub struct ClusterArgs {
     /// File listing `host:port` of every process, one a line, in process order.
     #[arg(short = 'h', long = "hostfile", value_name = "HOSTFILE")]
     pub hostfile: Option<PathBuf>,
+    /// Start P processes of this pipeline on loopback ports (a cluster on one machine); Ctrl-C
+    /// reaches them all; exits non-zero if any fails.
+    #[arg(long, value_name = "P", conflicts_with_all = ["processes", "process", "hostfile"])]
+    pub local_cluster: Option<usize>,
 }
 
 /// Flags that override the pipeline spec.

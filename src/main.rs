@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    install_cluster_panic_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_command(*args),
@@ -38,6 +39,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// timely's networking threads (`timely:recv-N`, `timely:send-N`, N the peer process) panic
+/// when a peer of the cluster goes away. Say which one, plainly, and stop this process too: the
+/// cluster cannot go on without it, and a restart of the whole cluster resumes from the
+/// committed progress.
+fn install_cluster_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("");
+        let peer = name
+            .strip_prefix("timely:recv-")
+            .or_else(|| name.strip_prefix("timely:send-"));
+        match peer {
+            Some(peer) => {
+                let what = info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                    .unwrap_or("connection lost");
+                eprintln!(
+                    "tickflow: error: lost process {peer} of the cluster ({what}); stopping. Restart the whole cluster to continue from the last commit."
+                );
+                std::process::exit(1);
+            }
+            None => default(info),
+        }
+    }));
 }
 
 /// First Ctrl-C: stop the sources and flush every window. Second: leave at once.
@@ -88,7 +119,62 @@ fn cluster(args: &ClusterArgs, workers: usize) -> anyhow::Result<Option<Cluster>
     }))
 }
 
+/// Runs this same command as `processes` processes on free loopback ports and waits for them.
+fn local_cluster(processes: usize) -> anyhow::Result<()> {
+    let ports: Vec<u16> = (0..processes)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+        })
+        .collect::<Result<_, _>>()
+        .context("finding free loopback ports")?;
+    let hostfile = std::env::temp_dir().join(format!("tickflow-hosts-{}", std::process::id()));
+    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    std::fs::write(&hostfile, hosts.join("\n")).context("writing the hostfile")?;
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Drop --local-cluster and its value; every child gets its own -n/-p/-h.
+    if let Some(i) = args.iter().position(|a| a == "--local-cluster") {
+        args.drain(i..(i + 2).min(args.len()));
+    }
+    args.retain(|a| !a.starts_with("--local-cluster="));
+    let mut children: Vec<std::process::Child> = (0..processes)
+        .map(|p| {
+            std::process::Command::new(&exe)
+                .args(&args)
+                .args(["-n", &processes.to_string(), "-p", &p.to_string()])
+                .arg("-h")
+                .arg(&hostfile)
+                .spawn()
+        })
+        .collect::<Result<_, _>>()
+        .context("starting the cluster's processes")?;
+    // Ctrl-C reaches the whole process group, children included; just wait for them.
+    let shutdown = install_ctrl_c()?;
+    let mut failed = Vec::new();
+    for (p, child) in children.iter_mut().enumerate() {
+        let status = child.wait().context("waiting for a cluster process")?;
+        if !status.success() {
+            failed.push(format!("process {p}: {status}"));
+        }
+    }
+    let _ = std::fs::remove_file(&hostfile);
+    let _ = shutdown;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("cluster processes failed: {}", failed.join(", "))
+    }
+}
+
 fn run_command(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(processes) = args.cluster.local_cluster {
+        if processes == 0 {
+            bail!("--local-cluster needs at least 1 process");
+        }
+        return local_cluster(processes);
+    }
     let mut spec = match &args.spec {
         Some(path) => SpecFile::load(path)?,
         None => SpecFile::default(),

@@ -152,6 +152,19 @@ impl Shared {
     }
 }
 
+/// `out.jsonl` for process 1 becomes `out-p1.jsonl`.
+pub fn per_process(path: &std::path::Path, process: usize) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-p{process}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-p{process}"),
+    };
+    path.with_file_name(name)
+}
+
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -205,6 +218,14 @@ pub fn run(
             })?;
             tracing::info!(address = %listener.local_addr(), "listening");
             listeners.push(listener);
+        }
+    }
+    if let Some(cluster) = &options.cluster {
+        // Each process writes its own file; their union is the single-process output.
+        for sink in &mut pipeline.sinks {
+            if let SinkSpec::File(path) = sink {
+                *path = per_process(path, cluster.process);
+            }
         }
     }
     let sinks = pipeline
