@@ -41,6 +41,17 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// Kafka consumer lag per (topic, partition): messages between what the application has taken
+/// and the partition's end as the broker last reported it in a fetch response. Process-wide,
+/// as librdkafka's statistics callbacks have no handle on a run.
+static KAFKA_LAG: Mutex<BTreeMap<(String, i32), i64>> = Mutex::new(BTreeMap::new());
+
+/// Records a partition's consumer lag (from librdkafka statistics).
+pub fn set_kafka_lag(topic: &str, partition: i32, lag: i64) {
+    let mut map = KAFKA_LAG.lock().unwrap_or_else(|p| p.into_inner());
+    map.insert((topic.to_string(), partition), lag);
+}
+
 /// What the metrics endpoint shows of one input partition.
 #[derive(Clone, Debug, Default)]
 pub struct PartitionStats {
@@ -243,6 +254,15 @@ impl Metrics {
                 let lag = now_ms as f64 / 1e3 - s.watermark_ms as f64 / 1e3;
                 let _ = writeln!(out, "tickflow_watermark_lag_seconds{{source=\"{}\",partition=\"{partition}\"}} {lag}", label(source));
             }
+        }
+        let lags = KAFKA_LAG.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let _ = writeln!(out, "# HELP tickflow_kafka_consumer_lag Messages not yet read, per topic and partition (from fetch responses).\n# TYPE tickflow_kafka_consumer_lag gauge");
+        for ((topic, partition), lag) in &lags {
+            let _ = writeln!(
+                out,
+                "tickflow_kafka_consumer_lag{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
+                label(topic)
+            );
         }
         let _ = writeln!(out, "# HELP tickflow_worker_busy_seconds_total Time each worker spent running operators.\n# TYPE tickflow_worker_busy_seconds_total counter");
         for (i, n) in self.busy_nanos.iter().enumerate() {

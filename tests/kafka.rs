@@ -488,3 +488,67 @@ fn broker_pid() -> Option<u32> {
         .parse()
         .ok()
 }
+
+/// With `--metrics-addr`, per-partition records and Kafka consumer lag (from fetch responses)
+/// are served; once everything is read, the lag is 0.
+#[test]
+fn consumer_lag_is_exported() {
+    let Some(broker) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "in.jsonl",
+        &lines_of(&random_events(47, 20_000, 0, 0)),
+    );
+    let topic = topic_with(&broker, "lag", 2, &input);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tickflow()
+        .args([
+            "run",
+            "--source",
+            &format!("kafka://{broker}/{topic}"),
+            "--quiet",
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let scrape = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        Some(text)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut lags = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let text = scrape().unwrap_or_default();
+        lags = text
+            .lines()
+            .filter(|l| l.starts_with("tickflow_kafka_consumer_lag{") && l.contains(&topic))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .collect();
+        let read: u64 = text
+            .lines()
+            .filter(|l| l.starts_with("tickflow_partition_records_in_total{") && l.contains(&topic))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        if read == 20_000 && lags.len() == 2 && lags.iter().all(|l| l == "0") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        lags,
+        vec!["0", "0"],
+        "lag per partition once everything is read"
+    );
+}

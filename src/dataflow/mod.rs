@@ -193,6 +193,19 @@ pub fn run(
             *path = absolute;
         }
     }
+    if options.metrics_addr.is_some()
+        && !pipeline
+            .kafka
+            .settings
+            .iter()
+            .any(|(k, _)| k == "statistics.interval.ms")
+    {
+        // Consumer lag for the metrics endpoint comes from librdkafka's statistics.
+        pipeline
+            .kafka
+            .settings
+            .push(("statistics.interval.ms".into(), "1000".into()));
+    }
     let mut kafka_partitions = Vec::new();
     for source in &pipeline.sources {
         if let SourceSpec::Kafka(k) = source {

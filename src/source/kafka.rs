@@ -215,6 +215,10 @@ pub fn list_partitions(
 pub struct Context;
 
 impl ClientContext for Context {
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        Context::publish_lag(&statistics);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         let eof = matches!(
             error,
@@ -227,6 +231,23 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {}
+
+impl Context {
+    /// Publishes consumer lag from librdkafka's statistics (enabled with `--metrics-addr`).
+    fn publish_lag(statistics: &rdkafka::statistics::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.hi_offset >= 0 && p.app_offset >= 0 {
+                    crate::metrics::set_kafka_lag(
+                        topic,
+                        *partition,
+                        (p.hi_offset - p.app_offset).max(0),
+                    );
+                }
+            }
+        }
+    }
+}
 
 /// Messages taken from one partition per poll: bounded so every partition, progress and
 /// shutdown stay live under load.
