@@ -47,6 +47,9 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(topic) = &args.drain {
         return drain_bench(topic, args);
     }
+    if args.suite {
+        return crate::bench_suite::run_suite(args);
+    }
     let mut results = Vec::new();
     for &workers in &args.workers {
         let mut best: Option<BenchResult> = None;

@@ -362,6 +362,16 @@ pub struct BenchArgs {
     /// Print results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run the benchmark matrix (workers x windows x keys x sources x sinks), each
+    /// configuration in its own process, with peak memory.
+    #[arg(long)]
+    pub suite: bool,
+    /// With --suite: the small matrix (what CI runs).
+    #[arg(long)]
+    pub quick: bool,
+    /// With --suite: also measure a PostgreSQL sink at this URL.
+    #[arg(long, value_name = "URL")]
+    pub pg: Option<String>,
     /// Instead of the dataflow, drain this Kafka topic with bare consumers (one per worker,
     /// counting messages): the ceiling to compare `--source kafka://...` with.
     #[arg(long, value_name = "kafka://BROKER/TOPIC")]

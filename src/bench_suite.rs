@@ -1,0 +1,274 @@
+//! `tickflow bench --suite`: the benchmark matrix, each configuration in a process of its own
+//! so that its peak resident memory can be read.
+
+use std::process::Command;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+
+/// One measured configuration of the suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteResult {
+    pub source: &'static str,
+    pub sink: &'static str,
+    pub workers: usize,
+    pub window: &'static str,
+    pub keys: usize,
+    pub events: u64,
+    pub rows: u64,
+    pub seconds: f64,
+    pub events_per_sec: f64,
+    pub peak_rss_mb: f64,
+    /// Window end to PostgreSQL commit, when the sink is PostgreSQL.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// A window shape: its label, length and slide.
+type WindowShape = (&'static str, &'static str, &'static str);
+
+/// Runs the matrix and prints a table (or JSON with `--json`).
+pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let (events, windows, keys): (u64, &[WindowShape], &[usize]) = if args.quick {
+        (
+            200_000,
+            &[("10s/1s", "10s", "1s"), ("60s/1s", "60s", "1s")],
+            &[100, 10_000],
+        )
+    } else {
+        (
+            2_000_000,
+            &[
+                ("10s/1s", "10s", "1s"),
+                ("60s/1s", "60s", "1s"),
+                ("1h/1s", "1h", "1s"),
+            ],
+            &[100, 10_000, 1_000_000],
+        )
+    };
+    let dir = tempfile_dir()?;
+    let mut sinks: Vec<(&'static str, String)> = vec![
+        ("discard", "discard".into()),
+        ("file", format!("file:{}", dir.join("out.jsonl").display())),
+    ];
+    if let Some(url) = &args.pg {
+        sinks.push(("postgres", url.clone()));
+    }
+    let mut results = Vec::new();
+    for &k in keys {
+        // The same ticks as a file, for the file source.
+        let file = dir.join(format!("ticks-{k}.jsonl"));
+        let produced = Command::new(&exe)
+            .args([
+                "produce",
+                "--to",
+                "stdout",
+                "--rate",
+                "0",
+                "--start",
+                "2025-11-20T09:30:00Z",
+            ])
+            .args(["--events", &events.to_string(), "--symbols", &k.to_string()])
+            .output()?;
+        std::fs::write(&file, produced.stdout)?;
+        for &(window, length, slide) in windows {
+            for &workers in &args.workers {
+                for (source, source_uri) in [
+                    ("generator", "generator".to_string()),
+                    ("file", format!("file:{}", file.display())),
+                ] {
+                    for (sink, sink_uri) in &sinks {
+                        let mut cmd = Command::new(&exe);
+                        cmd.args([
+                            "run",
+                            "--source",
+                            &source_uri,
+                            "--sink",
+                            sink_uri,
+                            "--progress",
+                        ])
+                        .args([
+                            "-w",
+                            &workers.to_string(),
+                            "--window",
+                            length,
+                            "--slide",
+                            slide,
+                        ])
+                        .args([
+                            "--rate",
+                            "0",
+                            "--events",
+                            &events.to_string(),
+                            "--symbols",
+                            &k.to_string(),
+                        ])
+                        .args(["--kind", "ticks", "--start", "2025-11-20T09:30:00Z"])
+                        .args([
+                            "--rejects",
+                            dir.join("rejects.jsonl")
+                                .to_str()
+                                .unwrap_or("rejects.jsonl"),
+                        ]);
+                        if *sink == "postgres" {
+                            // Fresh tables each time: measure inserts, not upserts over old rows.
+                            let target = crate::sink::postgres::Target::parse(sink_uri)?;
+                            let mut client = crate::sink::postgres::connect(
+                                &target,
+                                std::time::Duration::from_secs(10),
+                            )?;
+                            client.batch_execute("DROP SCHEMA IF EXISTS tickflow_bench CASCADE")?;
+                            cmd.args(["--pg-schema", "tickflow_bench", "--pipeline", "suite"]);
+                        }
+                        let started = Instant::now();
+                        let (stderr, peak_kb) = run_measured(cmd)?;
+                        let seconds = started.elapsed().as_secs_f64();
+                        let (read, rows) = summary_counts(&stderr);
+                        let (p50_ms, p99_ms) = latencies(&stderr);
+                        let result = SuiteResult {
+                            source,
+                            sink,
+                            workers,
+                            window,
+                            keys: k,
+                            events: read,
+                            rows,
+                            seconds,
+                            events_per_sec: read as f64 / seconds,
+                            peak_rss_mb: peak_kb as f64 / 1024.0,
+                            p50_ms,
+                            p99_ms,
+                        };
+                        if !args.json {
+                            print_row(&result, results.is_empty());
+                        }
+                        results.push(result);
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
+
+fn print_row(r: &SuiteResult, header: bool) {
+    if header {
+        println!(
+            "{:<10} {:<9} {:>3} {:>7} {:>9} {:>10} {:>10} {:>8} {:>12} {:>9} {:>8} {:>8}",
+            "source",
+            "sink",
+            "w",
+            "window",
+            "keys",
+            "events",
+            "rows",
+            "seconds",
+            "events/s",
+            "rss MB",
+            "p50 ms",
+            "p99 ms"
+        );
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    println!(
+        "{:<10} {:<9} {:>3} {:>7} {:>9} {:>10} {:>10} {:>8.2} {:>12.0} {:>9.1} {:>8} {:>8}",
+        r.source,
+        r.sink,
+        r.workers,
+        r.window,
+        r.keys,
+        r.events,
+        r.rows,
+        r.seconds,
+        r.events_per_sec,
+        r.peak_rss_mb,
+        ms(r.p50_ms),
+        ms(r.p99_ms)
+    );
+}
+
+/// Runs `cmd` to completion; returns its stderr and peak resident memory in KiB.
+fn run_measured(mut cmd: Command) -> anyhow::Result<(String, u64)> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr)?;
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: waits for our own child and fills a zeroed rusage; the child is not waited twice.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        anyhow::bail!(
+            "a benchmark run failed: {}",
+            stderr.lines().last().unwrap_or("")
+        );
+    }
+    std::mem::forget(child); // already reaped by wait4
+    Ok((stderr, usage.ru_maxrss as u64))
+}
+
+/// Events read and rows out, from the run's summary line.
+fn summary_counts(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains(" events in "))
+        .unwrap_or("");
+    let number_before = |marker: &str| -> u64 {
+        line.split(marker)
+            .next()
+            .and_then(|head| head.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (number_before(" events in "), number_before(" windows out"))
+}
+
+/// p50 and p99 of window-end-to-commit, from the PostgreSQL summary line.
+fn latencies(stderr: &str) -> (Option<f64>, Option<f64>) {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("window end to commit"))
+        .unwrap_or("");
+    let after = |marker: &str| {
+        line.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+    };
+    (after("p50 "), after("p99 "))
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tickflow-suite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_summary_lines() {
+        let err = "progress: ...\ntickflow: 200000 events in 0.10s (2000000/s), 6900 windows out, 0 rejects (0 late), 0 filtered\n\
+                   tickflow: PostgreSQL: 6900 rows and 0 rejects in 3 commits (0 retried); window end to commit p50 12 ms, p99 40 ms";
+        assert_eq!(summary_counts(err), (200_000, 6900));
+        assert_eq!(latencies(err), (Some(12.0), Some(40.0)));
+        assert_eq!(latencies("nothing"), (None, None));
+    }
+}
