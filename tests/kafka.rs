@@ -517,18 +517,12 @@ fn consumer_lag_is_exported() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let scrape = || -> Option<String> {
-        use std::io::{Read, Write};
-        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        Some(text)
-    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut lags = Vec::new();
     while std::time::Instant::now() < deadline {
-        let text = scrape().unwrap_or_default();
+        let text = http_get(port, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
         lags = text
             .lines()
             .filter(|l| l.starts_with("tickflow_kafka_consumer_lag{") && l.contains(&topic))

@@ -2,22 +2,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::pg::*;
 use common::*;
-
-fn get(port: u16, path: &str) -> Option<(String, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    Some((head.lines().next()?.to_string(), body.to_string()))
-}
 
 /// The value of the first sample of `name` whose labels contain `labels`.
 fn sample(body: &str, name: &str, labels: &str) -> Option<f64> {
@@ -34,11 +23,7 @@ fn sample(body: &str, name: &str, labels: &str) -> Option<f64> {
 fn metrics_and_health_are_served_while_running() {
     let Some(mut pg) = pg() else { return };
     let schema = fresh_schema(&mut pg, "metrics");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = tickflow()
         .args([
             "run",
@@ -68,7 +53,7 @@ fn metrics_and_health_are_served_while_running() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = loop {
         assert!(Instant::now() < deadline, "no commits reported in time");
-        if let Some((status, body)) = get(port, "/metrics") {
+        if let Some((status, body)) = http_get(port, "/metrics") {
             assert_eq!(status, "HTTP/1.1 200 OK");
             if sample(&body, "tickflow_sink_commit_rows_sum", "").unwrap_or(0.0) > 0.0 {
                 break body;
@@ -76,12 +61,12 @@ fn metrics_and_health_are_served_while_running() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let (status, health) = get(port, "/healthz").unwrap();
+    let (status, health) = http_get(port, "/healthz").unwrap();
     assert_eq!(
         (status.as_str(), health.as_str()),
         ("HTTP/1.1 200 OK", "ok\n")
     );
-    assert_eq!(get(port, "/nope").unwrap().0, "HTTP/1.1 404 Not Found");
+    assert_eq!(http_get(port, "/nope").unwrap().0, "HTTP/1.1 404 Not Found");
     let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();

@@ -10,14 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Connects once tickflow listens on `port` (a probe connection would itself count as a
 /// producer that came and went).
 fn connect_when_listening(port: u16) -> TcpStream {

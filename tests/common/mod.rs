@@ -13,6 +13,25 @@ use serde_json::Value;
 /// A result row's identity: kind, key, window end.
 pub type RowKey = (String, String, String);
 
+/// A loopback port nobody listens on (just now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a loopback port")
+        .port()
+}
+
+/// `GET path` from an HTTP server on loopback `port`: the status line and the body.
+pub fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
 /// The `tickflow` binary under test.
 pub fn tickflow() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tickflow"));
