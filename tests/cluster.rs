@@ -79,3 +79,116 @@ fn losing_a_process_stops_the_others_with_a_clear_error() {
     );
     assert!(stderr.contains("lost process 1 of the cluster"), "{stderr}");
 }
+
+/// A whole cluster killed (kill -9) right after commits and restarted, several times, into
+/// PostgreSQL: the tables equal one uninterrupted process, every column and every reject.
+#[test]
+fn a_cluster_killed_and_restarted_into_postgres_equals_one_process() {
+    use common::pg::*;
+    let Some(mut pg) = pg() else { return };
+    let (clean, killed) = (
+        fresh_schema(&mut pg, "cclean"),
+        fresh_schema(&mut pg, "ckilled"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = busy_input(dir.path(), 200_000, 2_000);
+    let source = file_uri(&input);
+    // One process with two workers splits the file like two processes with one worker each.
+    run_ok(&[
+        "--source",
+        &source,
+        "--sink",
+        &pg_url(),
+        "--pg-schema",
+        &clean,
+        "--pipeline",
+        "c",
+        "-w",
+        "2",
+        "--quiet",
+    ]);
+    let committed = |pg: &mut postgres::Client| -> Vec<i64> {
+        pg.query(
+            &format!("SELECT committed_below_ms FROM {killed}.tickflow_progress WHERE partition < 0 ORDER BY partition"),
+            &[],
+        )
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default()
+    };
+    let start_cluster = |extra: &[&str]| -> Vec<std::process::Child> {
+        let hosts = dir.path().join("hosts");
+        std::fs::write(
+            &hosts,
+            format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+        )
+        .unwrap();
+        (0..2)
+            .map(|p| {
+                tickflow()
+                    .args([
+                        "run",
+                        "--source",
+                        &source,
+                        "--sink",
+                        &pg_url(),
+                        "--pg-schema",
+                        &killed,
+                    ])
+                    .args([
+                        "--pipeline",
+                        "c",
+                        "-w",
+                        "1",
+                        "--quiet",
+                        "-n",
+                        "2",
+                        "-p",
+                        &p.to_string(),
+                    ])
+                    .args(["-h", hosts.to_str().unwrap()])
+                    .args(extra)
+                    // Different commit paces, so the processes' committed frontiers differ.
+                    .args([
+                        "--pg-commit-interval",
+                        if p == 0 { "20ms" } else { "700ms" },
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect()
+    };
+    for extra_ms in [0u64, 120, 40] {
+        let before = committed(&mut pg);
+        let mut procs = start_cluster(&[]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Kill once both processes have committed and one has moved on.
+        while (committed(&mut pg) == before || committed(&mut pg).len() < 2)
+            && procs.iter_mut().all(|p| p.try_wait().unwrap().is_none())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(extra_ms));
+        for p in &mut procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+    for mut p in start_cluster(&[]) {
+        assert!(p.wait().unwrap().success(), "the restarted cluster failed");
+    }
+    assert_same_results(&mut pg, &clean, &killed);
+    let rejects = |c: &mut postgres::Client, s: &str| -> Vec<(i32, i64, String)> {
+        c.query(
+            &format!("SELECT partition, position, reason FROM {s}.tickflow_rejects ORDER BY 1, 2"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    };
+    assert_eq!(rejects(&mut pg, &clean), rejects(&mut pg, &killed));
+}

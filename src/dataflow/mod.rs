@@ -287,6 +287,7 @@ pub fn run(
             splits,
             window: pipeline.window,
             metrics: Some(metrics.clone()),
+            process: options.cluster.as_ref().map_or(0, |c| c.process),
         };
         let replayable = pipeline.replayable();
         if !replayable {

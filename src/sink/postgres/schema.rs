@@ -147,6 +147,19 @@ struct TableDef<'a> {
 
 /// Creates the schema and tables if missing and checks that existing ones fit.
 pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
+    // Processes of a cluster start together, and concurrent `CREATE ... IF NOT EXISTS` can
+    // still collide in the catalog: one transaction under an advisory lock at a time.
+    let mut tx = client
+        .transaction()
+        .map_err(|e| PgError::statement("BEGIN", e))?;
+    let lock = "SELECT pg_advisory_xact_lock(hashtext('tickflow schema setup'))";
+    tx.batch_execute(lock)
+        .map_err(|e| PgError::statement(lock, e))?;
+    ensure_locked(&mut tx, t)?;
+    tx.commit().map_err(|e| PgError::statement("COMMIT", e))
+}
+
+fn ensure_locked(client: &mut postgres::Transaction<'_>, t: &Tables) -> Result<(), PgError> {
     let ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", t.schema);
     client
         .batch_execute(&ddl)
@@ -212,7 +225,7 @@ pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
 
 /// An existing table must have every column with the right type and a unique key on `key`.
 fn check_shape(
-    client: &mut Client,
+    client: &mut postgres::Transaction<'_>,
     t: &Tables,
     name: &str,
     columns: &[Column],

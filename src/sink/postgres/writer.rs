@@ -74,6 +74,9 @@ pub struct PgSinkOptions {
     pub window: WindowSpec,
     /// Where commit latency and size are reported.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// This process's index in its cluster (0 alone); its committed frontier is kept in the
+    /// progress row of partition `-1 - process`.
+    pub process: usize,
 }
 
 /// What the writer did.
@@ -187,12 +190,17 @@ impl PgSink {
             return Ok((client, None));
         }
         let mut state = Restart::default();
+        let mut committed: Option<u64> = None;
+        let mut process_rows = 0usize;
         for row in rows {
             let (source, partition): (String, i32) = (row.get(0), row.get(1));
             let saved_splits: i32 = row.get(5);
-            state.committed_below = row.get::<_, i64>(4) as u64;
             if partition < 0 {
-                continue; // the pipeline's own row
+                // A process's own row: the cluster resumes from the lowest of them.
+                let below = row.get::<_, i64>(4) as u64;
+                committed = Some(committed.map_or(below, |c| c.min(below)));
+                process_rows += 1;
+                continue;
             }
             // A file's partitions are byte ranges per worker; a Kafka partition is itself.
             if source.starts_with("file:") && saved_splits as usize != options.splits {
@@ -211,6 +219,13 @@ impl PgSink {
                 },
             );
         }
+        // Every process must have a row, or the ones without have committed nothing.
+        let processes = (options.splits / options.local_workers.max(1)).max(1);
+        state.committed_below = if process_rows < processes {
+            0
+        } else {
+            committed.unwrap_or(0)
+        };
         Ok((client, Some(state)))
     }
 
@@ -232,6 +247,7 @@ impl PgSink {
                     client: Some(client),
                     staged: false,
                     direct: true,
+                    last: committed.load(Relaxed),
                     options,
                     rx,
                     book,
@@ -274,6 +290,8 @@ struct Writer {
     staged: bool,
     /// Rows go straight into the tables by COPY; false once a window was found already there.
     direct: bool,
+    /// This process has committed every window ending below this.
+    last: u64,
     options: PgSinkOptions,
     rx: Receiver<ToWriter>,
     book: Arc<ProgressBook>,
@@ -304,10 +322,10 @@ impl Writer {
             let due = !open
                 || last_commit.elapsed() >= self.options.commit_interval
                 || self.rows.len() >= self.options.max_batch_rows;
-            if due && frontier > self.committed.load(Relaxed) {
+            if due && frontier > self.last {
                 // Large backlogs go in slices, each a complete commit at a lower frontier:
                 // transactions stay short, and so does the work a crash throws away.
-                while self.committed.load(Relaxed) < frontier {
+                while self.last < frontier {
                     let slice = self.slice_below(frontier);
                     self.commit(slice)?;
                 }
@@ -364,9 +382,16 @@ impl Writer {
     }
 
     fn commit(&mut self, below: u64) -> Result<(), PgError> {
+        // In a cluster, a restart begins at the lowest frontier any process committed: resume
+        // points must cover every window from there (unknown: cover everything).
+        let floor = match self.others_committed() {
+            Ok(Some(others)) => below.min(others),
+            Ok(None) => below,
+            Err(()) => 0,
+        };
         // Resume points first, then what is queued: every reject read before a resume point
         // was queued before that point was published.
-        let points = self.book.resume_points(&self.spec, below);
+        let points = self.book.resume_points(&self.spec, floor);
         tracing::debug!(below, ?points, "commit");
         for _ in 0..self.rx.len() {
             match self.rx.try_recv() {
@@ -421,12 +446,41 @@ impl Writer {
         self.stats.rows += now.len() as u64;
         self.stats.rejects += rejects.len() as u64;
         self.stats.commits += 1;
-        self.committed.store(below, Relaxed);
+        self.last = below;
+        // Sources may forget what only windows below the cluster's floor needed.
+        self.committed.store(floor, Relaxed);
         self.note_latencies(&now, below);
         if let Some(hook) = self.after_commit.as_mut() {
             hook(&points);
         }
         Ok(())
+    }
+
+    /// The lowest frontier committed by the other processes of the cluster, if any.
+    fn others_committed(&mut self) -> Result<Option<u64>, ()> {
+        if self.options.process == 0 && self.splits == self.frontiers.len() {
+            return Ok(None); // a single process
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err(());
+        };
+        let sql = format!(
+            "SELECT count(*), min(committed_below_ms) FROM {} \
+             WHERE pipeline = $1 AND partition < 0 AND partition <> $2",
+            self.options.tables.qualified(&self.options.tables.progress)
+        );
+        let me = -1 - self.options.process as i32;
+        let others = (self.splits / self.frontiers.len().max(1)).saturating_sub(1) as i64;
+        let row = client
+            .query_one(&sql, &[&self.options.pipeline, &me])
+            .map_err(|_| ())?;
+        let (count, min): (i64, Option<i64>) = (row.get(0), row.get(1));
+        // A process that has not committed yet has committed nothing.
+        Ok(Some(if count < others {
+            0
+        } else {
+            min.unwrap_or(0) as u64
+        }))
     }
 
     /// Records, per distinct window end just committed, how long ago the frontier passed it.
@@ -534,7 +588,7 @@ impl Writer {
         );
         for ((source, partition), resume) in points.iter().chain(std::iter::once(&pipeline_row)) {
             let partition = if *partition == usize::MAX {
-                -1
+                -1 - self.options.process as i32
             } else {
                 *partition as i32
             };
