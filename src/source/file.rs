@@ -161,10 +161,6 @@ impl Partition for FileSplit {
         self.splitter.line_start()
     }
 
-    fn replayable(&self) -> bool {
-        true
-    }
-
     fn absolute_line(&mut self, position: Position) -> u64 {
         if self.lines_before.is_none() {
             self.lines_before = Some(self.count_lines_before());

@@ -463,10 +463,6 @@ impl Partition for KafkaPartition {
     fn caught_up(&self) -> bool {
         self.at_end
     }
-
-    fn replayable(&self) -> bool {
-        true
-    }
 }
 
 /// Commits resume offsets to the consumer group after the sink has committed them, so lag

@@ -150,11 +150,6 @@ pub trait Partition {
     fn caught_up(&self) -> bool {
         true
     }
-
-    /// Whether the same positions give the same records in every run.
-    fn replayable(&self) -> bool {
-        false
-    }
 }
 
 /// An error opening a source.

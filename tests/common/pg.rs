@@ -104,3 +104,21 @@ pub fn count(client: &mut Client, schema: &str, table: &str) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// The rejects tables of schemas `a` and `b` hold the same rows (source, partition, position,
+/// line, reason, raw), none repeated; returns how many.
+pub fn assert_same_rejects(client: &mut Client, a: &str, b: &str) -> usize {
+    let rejects = |c: &mut Client, s: &str| -> Vec<(String, i32, i64, i64, String, String)> {
+        c.query(
+            &format!("SELECT source, partition, position, line, reason, raw FROM {s}.tickflow_rejects ORDER BY 1, 2, 3"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect()
+    };
+    let want = rejects(client, a);
+    assert_eq!(want, rejects(client, b), "rejects differ or repeat");
+    want.len()
+}
