@@ -11,8 +11,9 @@
 //!    whose time is at most every accepted record's event time. With exactly-once PostgreSQL
 //!    output, each partition also notes where it would resume (see `progress.rs`).
 //! 4. The capability is then downgraded to the lowest watermark of the partitions that are not
-//!    idle; a worker whose partitions are all idle follows the slowest active worker so it never
-//!    stalls the others; a worker whose partitions have all ended drops it.
+//!    idle; a worker whose partitions are all idle (or that has none yet) follows the cluster's
+//!    slowest active worker (`gossip.rs`) so it never stalls the others; a worker whose
+//!    partitions have all ended, with none more to come, drops it.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -112,6 +113,7 @@ pub fn ingest<'s>(scope: Scope<'s, u64>, shared: Arc<Shared>) -> Stream<'s, u64,
                 }
                 None => {
                     state.shared.publish_watermark(worker, None);
+                    state.shared.watermarks.finish(worker, state.reached());
                     cap = None;
                 }
             }
@@ -299,28 +301,19 @@ impl Ingest {
             .filter(|p| !(p.waiting && p.reader.caught_up() && p.clock.is_idle(now, idle_timeout)))
             .map(|p| p.clock.watermark().0)
             .min();
-        let target = match active {
-            Some(t) => {
-                self.shared.set_active_watermark(self.worker, Some(t));
-                t
-            }
-            None => {
-                // Every live partition is idle: stop holding anyone back. Follow the slowest
-                // worker that still has input, or else move up to the furthest watermark this
-                // worker's own partitions (ended ones included) have reached.
-                self.shared.set_active_watermark(self.worker, None);
-                self.shared
-                    .slowest_active_watermark(self.worker)
-                    .unwrap_or_else(|| {
-                        self.partitions
-                            .iter()
-                            .map(|p| p.clock.watermark().0)
-                            .max()
-                            .unwrap_or(held)
-                    })
-            }
-        };
+        let reached = self.reached();
+        self.shared.watermarks.report(self.worker, active, reached);
+        // With every live partition idle (or none yet), stop holding anyone back: follow the
+        // cluster (see `gossip.rs`).
+        let target = active
+            .or_else(|| self.shared.watermarks.follow(self.worker))
+            .unwrap_or(held);
         Some(target.max(held))
+    }
+
+    /// The furthest watermark any of this worker's partitions (ended ones included) reached.
+    fn reached(&self) -> Option<u64> {
+        self.partitions.iter().map(|p| p.clock.watermark().0).max()
     }
 
     fn flush_counts(&mut self) {

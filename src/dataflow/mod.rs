@@ -3,6 +3,7 @@
 mod aggregate;
 mod combine;
 mod emit;
+mod gossip;
 mod ingest;
 mod partial;
 mod progress;
@@ -92,12 +93,12 @@ pub struct Shared {
     pub shutdown: Arc<AtomicBool>,
     /// Partials sent by sources and not yet taken in by window operators.
     pub in_flight: AtomicI64,
-    /// Per worker: the lowest watermark of its non-idle partitions (`u64::MAX`: none active).
-    active: Vec<AtomicU64>,
+    /// Every worker's watermarks, shared across the cluster so idle workers follow the rest.
+    pub watermarks: Arc<gossip::WatermarkBoard>,
+    /// Workers in this process.
+    local_workers: usize,
     errors: Mutex<Vec<String>>,
 }
-
-const NONE_ACTIVE: u64 = u64::MAX;
 
 impl Shared {
     /// Records a fatal error and asks every source to stop.
@@ -124,31 +125,8 @@ impl Shared {
         self.pg.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn local(&self, worker: usize) -> usize {
-        worker % self.active.len()
-    }
-
     pub fn publish_watermark(&self, worker: usize, at: Option<EventTime>) {
-        self.metrics.set_watermark(self.local(worker), at);
-        if at.is_none() {
-            self.active[self.local(worker)].store(NONE_ACTIVE, Relaxed);
-        }
-    }
-
-    pub fn set_active_watermark(&self, worker: usize, at: Option<u64>) {
-        self.active[self.local(worker)].store(at.unwrap_or(NONE_ACTIVE), Relaxed);
-    }
-
-    /// The lowest watermark among other workers that have an active partition.
-    pub fn slowest_active_watermark(&self, worker: usize) -> Option<u64> {
-        let me = self.local(worker);
-        self.active
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != me)
-            .map(|(_, w)| w.load(Relaxed))
-            .filter(|&w| w != NONE_ACTIVE)
-            .min()
+        self.metrics.set_watermark(worker % self.local_workers, at);
     }
 }
 
@@ -257,6 +235,7 @@ pub fn run(
     };
     let workers = pipeline.workers;
     let splits = workers * options.cluster.as_ref().map_or(1, |c| c.processes);
+    let first_worker = workers * options.cluster.as_ref().map_or(0, |c| c.process);
     let metrics = Metrics::new(workers);
     let _metrics_server = match &options.metrics_addr {
         Some(addr) => Some(
@@ -343,7 +322,11 @@ pub fn run(
         listeners,
         shutdown: shutdown.clone(),
         in_flight: AtomicI64::new(0),
-        active: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        watermarks: Arc::new(gossip::WatermarkBoard::new(
+            splits,
+            first_worker..first_worker + workers,
+        )),
+        local_workers: workers,
         errors: Mutex::new(Vec::new()),
     });
     let progress = options
@@ -375,6 +358,7 @@ pub fn run(
         move |worker| {
             let shared = worker_shared.clone();
             worker.dataflow::<u64, _, _>(move |scope| {
+                gossip::gossip(scope, shared.watermarks.clone());
                 ingest(scope, shared.clone())
                     .windows(shared.clone())
                     .emit(shared);
