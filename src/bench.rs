@@ -160,11 +160,14 @@ fn drain_bench(uri: &str, args: &BenchArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let threads: Vec<_> = (0..workers)
             .map(|w| {
+                // The same spread over threads as the Kafka source's over workers.
                 let mine: Vec<_> = partitions
                     .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % workers == w)
-                    .map(|(_, tp)| tp.clone())
+                    .filter(|tp| {
+                        let t = spec.topics.iter().position(|t| *t == tp.topic).unwrap_or(0);
+                        crate::source::kafka_owner(t, tp.partition, workers) == w
+                    })
+                    .cloned()
                     .collect();
                 let config = crate::source::kafka_client_config(&spec.brokers, &options);
                 std::thread::spawn(move || -> anyhow::Result<u64> {

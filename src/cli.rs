@@ -199,6 +199,10 @@ pub struct PipelineArgs {
     /// How long to keep trying to reach the Kafka brokers at start (default 30s).
     #[arg(long, value_name = "DURATION")]
     pub kafka_timeout: Option<String>,
+    /// How often to look for new partitions of the Kafka topics while running (default 10s;
+    /// 0s: never). Not done with --exit-at-end, which reads the partitions there were at start.
+    #[arg(long, value_name = "DURATION")]
+    pub partition_discovery_interval: Option<String>,
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }
@@ -265,6 +269,10 @@ impl PipelineArgs {
         set(&mut spec.kafka.group_id, &self.group_id);
         set(&mut spec.kafka.start_offset, &self.start_offset);
         set(&mut spec.kafka.connect_timeout, &self.kafka_timeout);
+        set(
+            &mut spec.kafka.partition_discovery_interval,
+            &self.partition_discovery_interval,
+        );
         if self.exit_at_end {
             spec.kafka.exit_at_end = Some(true);
         }

@@ -66,6 +66,8 @@ pub struct KafkaSection {
     pub exit_at_end: Option<bool>,
     /// How long to keep trying to reach the brokers at start-up (default 30s).
     pub connect_timeout: Option<String>,
+    /// How often to look for new partitions of the topics (default 10s; 0s: never).
+    pub partition_discovery_interval: Option<String>,
 }
 
 /// The PostgreSQL sink's settings.
@@ -302,6 +304,11 @@ impl Pipeline {
             start_offset: spec.kafka.start_offset.unwrap_or_default(),
             exit_at_end: spec.kafka.exit_at_end.unwrap_or(false),
             connect_timeout: duration("kafka.connect_timeout", spec.kafka.connect_timeout, "30s")?,
+            discovery_interval: duration(
+                "kafka.partition_discovery_interval",
+                spec.kafka.partition_discovery_interval,
+                "10s",
+            )?,
         };
         let name = spec.name.unwrap_or_else(|| derived_name(&sources));
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {

@@ -1,6 +1,7 @@
 //! The `tickflow` command.
 
 use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,17 +142,35 @@ fn local_cluster(processes: usize) -> anyhow::Result<()> {
     args.retain(|a| !a.starts_with("--local-cluster="));
     let mut children: Vec<std::process::Child> = (0..processes)
         .map(|p| {
-            std::process::Command::new(&exe)
-                .args(&args)
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(&args)
                 .args(["-n", &processes.to_string(), "-p", &p.to_string()])
                 .arg("-h")
-                .arg(&hostfile)
-                .spawn()
+                .arg(&hostfile);
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    // Its own process group, so a terminal's Ctrl-C reaches the children once,
+                    // forwarded below, not twice (twice means "quit at once").
+                    libc::setpgid(0, 0);
+                    // A launcher that dies (even by SIGKILL) takes its cluster with it.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            cmd.spawn()
         })
         .collect::<Result<_, _>>()
         .context("starting the cluster's processes")?;
-    // Ctrl-C reaches the whole process group, children included; just wait for them.
-    let shutdown = install_ctrl_c()?;
+    // Ctrl-C (or SIGTERM) to the launcher goes to every process, each time it comes.
+    let pids: Vec<libc::pid_t> = children.iter().map(|c| c.id() as libc::pid_t).collect();
+    ctrlc::set_handler(move || {
+        for &pid in &pids {
+            // SAFETY: signals our own children.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
     let mut failed = Vec::new();
     for (p, child) in children.iter_mut().enumerate() {
         let status = child.wait().context("waiting for a cluster process")?;
@@ -160,7 +179,6 @@ fn local_cluster(processes: usize) -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_file(&hostfile);
-    let _ = shutdown;
     if failed.is_empty() {
         Ok(())
     } else {

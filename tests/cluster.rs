@@ -182,3 +182,51 @@ fn a_cluster_killed_and_restarted_into_postgres_equals_one_process() {
     assert_same_results(&mut pg, &clean, &killed);
     assert!(assert_same_rejects(&mut pg, &clean, &killed) > 1000);
 }
+
+/// `--local-cluster`: Ctrl-C sent to the launcher alone reaches every process, which flush and
+/// exit 0; a launcher killed outright takes its processes with it.
+#[test]
+fn the_local_cluster_launcher_forwards_ctrl_c_and_takes_its_processes_along() {
+    let start = || {
+        tickflow()
+            .args(["run", "--local-cluster", "2", "--rate", "2000", "--quiet"])
+            .args(["--window", "1s", "--slide", "1s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let children_of = |launcher: u32| {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &format!("tickflow-hosts-{launcher}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let launcher = start();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(children_of(launcher.id()), 2);
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &launcher.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = launcher.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    assert!(
+        !rows(&out.stdout).is_empty(),
+        "the flushed windows were written"
+    );
+
+    let mut launcher = start();
+    std::thread::sleep(Duration::from_millis(1500));
+    let id = launcher.id();
+    assert_eq!(children_of(id), 2);
+    launcher.kill().unwrap();
+    let _ = launcher.wait();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while children_of(id) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(children_of(id), 0, "processes outlived their launcher");
+}

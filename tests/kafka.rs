@@ -422,7 +422,13 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
 #[test]
 fn a_broker_lost_mid_run_is_resumed_without_loss() {
     let Some(broker) = broker() else { return };
-    let Some(pid) = broker_pid() else {
+    let Some(pid) = broker_pid(&broker) else {
+        // A broker elsewhere (TICKFLOW_TEST_KAFKA) cannot be frozen from here.
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "cannot find the process of the broker at {broker} to freeze"
+        );
         eprintln!("SKIPPED: cannot find the broker's process to freeze");
         return;
     };
@@ -464,9 +470,13 @@ fn a_broker_lost_mid_run_is_resumed_without_loss() {
 }
 
 /// The pid of the local tansu broker, if that is what serves the tests.
-fn broker_pid() -> Option<u32> {
+/// The pid of the tansu serving `broker` (as `.ci/run` starts it; not another test's tansu).
+fn broker_pid(broker: &str) -> Option<u32> {
     let out = Command::new("pgrep")
-        .args(["-f", "tansu broker"])
+        .args([
+            "-f",
+            &format!("tansu broker --listener-url tcp://{broker} "),
+        ])
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout)
@@ -532,5 +542,261 @@ fn consumer_lag_is_exported() {
         lags,
         vec!["0", "0"],
         "lag per partition once everything is read"
+    );
+}
+
+/// A broker of its own (tansu) behind `partition_gate.py`, which can hide a topic's higher
+/// partitions; killed when dropped.
+struct GatedBroker {
+    address: String,
+    control: std::path::PathBuf,
+    children: Vec<std::process::Child>,
+}
+
+impl GatedBroker {
+    fn start(dir: &Path) -> GatedBroker {
+        let (broker_port, gate_port) = (free_port(), free_port());
+        let control = dir.join("gate");
+        std::fs::write(&control, "").unwrap();
+        let tansu = Command::new("tansu")
+            .arg("broker")
+            .arg(format!("--listener-url=tcp://127.0.0.1:{broker_port}"))
+            // Clients learn the gate's address as the broker's, so all they send goes through it.
+            .arg(format!(
+                "--advertised-listener-url=tcp://127.0.0.1:{gate_port}"
+            ))
+            .arg("--storage-engine=memory://tansu/")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu on the PATH (.ci/run installs it)");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/partition_gate.py");
+        let mut gate = Command::new("python3")
+            .arg(script)
+            .arg(gate_port.to_string())
+            .arg(format!("127.0.0.1:{broker_port}"))
+            .arg(&control)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        BufReader::new(gate.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            TcpStream::connect(("127.0.0.1", broker_port)).is_ok()
+        });
+        assert!(up, "tansu did not start on port {broker_port}");
+        GatedBroker {
+            address: format!("127.0.0.1:{gate_port}"),
+            control,
+            children: vec![tansu, gate],
+        }
+    }
+
+    /// Shows only partitions below `n` of `topic` (`None`: everything).
+    fn show(&self, topic: &str, n: Option<usize>) {
+        let text = n.map(|n| format!("{topic} {n}")).unwrap_or_default();
+        std::fs::write(&self.control, text).unwrap();
+    }
+}
+
+impl Drop for GatedBroker {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Partitions added to a topic while tickflow reads it are found and read from their start,
+/// by the worker the assignment rule names (with -w 3: one that already reads a partition of
+/// the topic, and one that had none): the output equals reading all partitions from the start.
+#[test]
+fn partitions_added_while_running_are_read() {
+    let Some(_) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let gated = GatedBroker::start(dir.path());
+    // Message j of partition p is line 4j + p. Partitions 0 and 1 cover the first 100 s of
+    // event time, partitions 2 and 3 (added later) 130 s to 230 s: nothing in them is late.
+    let mut lines = Vec::new();
+    for j in 0..200u64 {
+        for p in 0..4u64 {
+            let at = if p < 2 { T0 } else { T0 + 130_000 } + j * 500;
+            let symbol = if j % 3 == 0 {
+                "X".to_string()
+            } else {
+                format!("S{p}")
+            };
+            lines.push(tick_line(at, &symbol, 10.0 + (j % 7) as f64 * 0.25, j + 1));
+        }
+    }
+    let input = write_lines(dir.path(), "in.jsonl", &lines);
+    let topic = topic_with(&gated.address, "grow", 4, &input);
+    let source = format!("kafka://{}/{topic}", gated.address);
+    let window = ["--window", "10s", "--slide", "5s", "--quiet"];
+    let expected = rows(
+        &run_ok(
+            &[
+                &["--source", &source, "-w", "2", "--exit-at-end"][..],
+                &window,
+            ]
+            .concat(),
+        )
+        .stdout,
+    );
+    assert!(expected.len() > 100);
+
+    gated.show(&topic, Some(2));
+    let mut child = KillOnDrop(
+        tickflow()
+            .args(["run", "--source", &source, "-w", "3"])
+            .args(window)
+            .args([
+                "--idle-timeout",
+                "300ms",
+                "--partition-discovery-interval",
+                "200ms",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut latest = String::new();
+    // Window ends as tickflow writes them (whole seconds here), which compare as text.
+    let end = |ms: u64| format!("{}Z", &iso(ms)[..19]);
+    let wait_for = |until: &str, got: &mut Vec<String>, latest: &mut String| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline && latest.as_str() < until {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                *latest = latest
+                    .clone()
+                    .max(v["window_end"].as_str().unwrap().to_string());
+                got.push(line);
+            }
+        }
+    };
+    // Partitions 0 and 1 are read and go idle; output follows them to about 95 s.
+    wait_for(&end(T0 + 90_000), &mut got, &mut latest);
+    assert!(
+        latest >= end(T0 + 90_000),
+        "no output from the first partitions: {latest:?}"
+    );
+    // The hidden partitions stay unread while hidden (several discovery rounds): nothing
+    // passes 100 s.
+    std::thread::sleep(Duration::from_millis(1500));
+    got.extend(rx.try_iter());
+    for line in &got {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            v["window_end"].as_str().unwrap() <= end(T0 + 100_000).as_str(),
+            "a window past 100 s before partitions 2 and 3 were shown: {line}"
+        );
+    }
+    gated.show(&topic, None);
+    wait_for(&end(T0 + 200_000), &mut got, &mut latest);
+    assert!(
+        latest >= end(T0 + 200_000),
+        "the added partitions were not read: {latest:?}"
+    );
+    // Ctrl-C flushes the open windows.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "tickflow exited with {status}");
+    got.extend(rx.iter());
+    let output = rows(got.join("\n").as_bytes());
+    assert_rows_close(&expected, &output, 0.0);
+}
+
+/// 2 processes x 2 workers read a 4-partition topic like 1 process of 1 worker.
+#[test]
+fn a_cluster_reads_a_topic_like_one_process() {
+    let Some(broker) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "in.jsonl",
+        &lines_of(&random_events(67, 20_000, 3_000, 0)),
+    );
+    let topic = topic_with(&broker, "cluster", 4, &input);
+    let source = format!("kafka://{broker}/{topic}");
+    let want = rows(&run_ok(&["--source", &source, "--exit-at-end", "--quiet"]).stdout);
+    let out = dir.path().join("out.jsonl");
+    run_ok(&[
+        "--source",
+        &source,
+        "--exit-at-end",
+        "--sink",
+        &format!("file:{}", out.display()),
+        "--local-cluster",
+        "2",
+        "-w",
+        "2",
+        "--quiet",
+    ]);
+    let mut union = std::fs::read(dir.path().join("out-p0.jsonl")).unwrap();
+    union.extend(std::fs::read(dir.path().join("out-p1.jsonl")).unwrap());
+    assert!(want.len() > 100, "{} rows", want.len());
+    assert_rows_close(&want, &rows(&union), 0.0);
+}
+
+/// A process whose workers have no partition (a 1-partition topic over 2 processes) follows
+/// the other process's watermark while the run goes on, instead of holding all output back
+/// until the end.
+#[test]
+fn a_process_without_partitions_does_not_hold_back_the_cluster() {
+    let Some(broker) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..400u64)
+        .map(|i| tick_line(T0 + i * 250, "S", 1.0 + (i % 5) as f64, 1))
+        .collect();
+    let input = write_lines(dir.path(), "in.jsonl", &lines);
+    let topic = topic_with(&broker, "lonely", 1, &input);
+    let mut child = KillOnDrop(
+        tickflow()
+            .args(["run", "--source", &format!("kafka://{broker}/{topic}")])
+            .args(["--local-cluster", "2", "-w", "1", "--idle-timeout", "300ms"])
+            .args(["--window", "10s", "--slide", "10s", "--quiet"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut windows = 0;
+    while std::time::Instant::now() < deadline && windows < 9 {
+        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            windows += 1;
+        }
+    }
+    assert_eq!(
+        windows, 9,
+        "windows up to 90 s should come out while the cluster runs"
     );
 }

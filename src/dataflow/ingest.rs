@@ -48,6 +48,36 @@ struct Open {
     waiting: bool,
 }
 
+impl Open {
+    /// A partition as it starts: at its saved progress, if a restart has some.
+    fn new(shared: &Shared, reader: Box<dyn Partition>, now: Instant) -> Open {
+        let key = (reader.source().to_string(), reader.index());
+        let max_seen = saved(shared, &key.0, key.1).and_then(|r| r.max_seen);
+        let progress = shared.book.as_ref().map(|_| {
+            PartitionProgress::new(Resume {
+                offset: reader.position(),
+                max_seen,
+            })
+        });
+        Open {
+            reader,
+            key,
+            clock: PartitionClock::resumed(shared.pipeline.max_out_of_orderness, now, max_seen),
+            progress,
+            done: false,
+            waiting: false,
+        }
+    }
+}
+
+/// Where a partition's saved progress says it resumes, after a restart.
+fn saved(shared: &Shared, source: &str, index: usize) -> Option<Resume> {
+    shared
+        .restart
+        .as_ref()
+        .and_then(|r| r.partitions.get(&(source.to_string(), index)).copied())
+}
+
 #[derive(Default)]
 struct Counts {
     records_in: u64,
@@ -148,19 +178,14 @@ impl Ingest {
             max_line_bytes: p.max_line_bytes,
             kafka: p.kafka.clone(),
             kafka_partitions: shared.kafka_partitions.clone(),
+            kafka_watches: shared.kafka_watches.clone(),
             listeners: shared.listeners.clone(),
             exit_at_end: p.kafka.exit_at_end,
             stop: shared.shutdown.clone(),
         };
-        let saved = |source: &str, index: usize| {
-            shared
-                .restart
-                .as_ref()
-                .and_then(|r| r.partitions.get(&(source.to_string(), index)).copied())
-        };
         let (readers, discover) =
             open_partitions(&p.sources, &options, worker, workers, wake, &|s, i| {
-                saved(s, i).map(|r| r.offset)
+                saved(&shared, s, i).map(|r| r.offset)
             })
             .unwrap_or_else(|e| {
                 shared.fail(e.to_string());
@@ -169,25 +194,7 @@ impl Ingest {
         let now = Instant::now();
         let partitions = readers
             .into_iter()
-            .map(|reader| {
-                let key = (reader.source().to_string(), reader.index());
-                let resume = saved(&key.0, key.1);
-                let max_seen = resume.and_then(|r| r.max_seen);
-                let progress = shared.book.as_ref().map(|_| {
-                    PartitionProgress::new(Resume {
-                        offset: reader.position(),
-                        max_seen,
-                    })
-                });
-                Open {
-                    reader,
-                    key,
-                    clock: PartitionClock::resumed(p.max_out_of_orderness, now, max_seen),
-                    progress,
-                    done: false,
-                    waiting: false,
-                }
-            })
+            .map(|reader| Open::new(&shared, reader, now))
             .collect();
         Ingest {
             partitions,
@@ -208,22 +215,17 @@ impl Ingest {
     fn read(&mut self, promised: u64) -> (bool, Duration) {
         let stopping = self.shared.stopping();
         let now = Instant::now();
+        let shared = self.shared.clone();
         for d in &mut self.discover {
-            for reader in d.discover() {
-                let key = (reader.source().to_string(), reader.index());
-                self.partitions.push(Open {
-                    reader,
-                    key,
-                    clock: PartitionClock::new(self.shared.pipeline.max_out_of_orderness, now),
-                    progress: None,
-                    done: false,
-                    waiting: false,
-                });
+            match d.discover(&|s, i| saved(&shared, s, i).map(|r| r.offset)) {
+                Ok(readers) => self
+                    .partitions
+                    .extend(readers.into_iter().map(|r| Open::new(&shared, r, now))),
+                Err(e) => shared.fail(e),
             }
         }
         let mut any_ready = false;
         let mut nap = MAX_NAP;
-        let shared = self.shared.clone();
         let pipeline = &shared.pipeline;
         let committed_below = shared.restart.as_ref().map(|r| r.committed_below);
         let prune_below = shared.committed_below.load(Relaxed);

@@ -87,6 +87,8 @@ pub struct Shared {
     pub run_id: String,
     /// The partitions of each Kafka source, listed at start-up.
     pub kafka_partitions: Vec<Vec<crate::source::TopicPartition>>,
+    /// Each Kafka source's watch for partitions added while running.
+    pub kafka_watches: Vec<Option<Arc<crate::source::PartitionWatch>>>,
     /// The bound listener of each `listen://` source.
     pub listeners: Vec<Arc<crate::source::Listener>>,
     /// Set by Ctrl-C or a fatal error: sources end, windows flush, the run exits.
@@ -185,10 +187,17 @@ pub fn run(
             .push(("statistics.interval.ms".into(), "1000".into()));
     }
     let mut kafka_partitions = Vec::new();
+    let mut kafka_watches = Vec::new();
     for source in &pipeline.sources {
         if let SourceSpec::Kafka(k) = source {
             let listed = crate::source::list_partitions(k, &pipeline.kafka)
                 .map_err(|e| RunError::Failed(e.to_string()))?;
+            kafka_watches.push(crate::source::PartitionWatch::start(
+                k,
+                &pipeline.kafka,
+                listed.clone(),
+                shutdown.clone(),
+            ));
             kafka_partitions.push(listed);
         }
     }
@@ -319,6 +328,7 @@ pub fn run(
         )
         .to_string(),
         kafka_partitions,
+        kafka_watches,
         listeners,
         shutdown: shutdown.clone(),
         in_flight: AtomicI64::new(0),

@@ -3,19 +3,26 @@
 //! How it works:
 //! 1. At start-up (before the dataflow runs) the topics' partitions are listed, retrying while
 //!    the brokers are unreachable; a topic that does not exist is an error.
-//! 2. Partitions, enumerated over all topics, go to worker `i % total_workers`: no group
-//!    rebalancing ever moves them during a run.
-//! 3. Each worker runs one consumer with an explicit assignment and splits out one queue per
-//!    partition, so each partition is polled (never blocking) with its own watermark.
+//! 2. Partition `p` of the `t`-th topic goes to worker `(t + p) % total_workers`, the same in
+//!    every process; no group rebalancing ever moves it during a run. The rule does not depend
+//!    on how many partitions there are, so partitions added later go where it says too.
+//! 3. Each worker runs one consumer per topic with an explicit assignment and routes its
+//!    messages into one backlog per partition, so each partition is polled (never blocking)
+//!    with its own watermark.
 //! 4. A message's offset is its position: rejects name topic, partition and offset, and saved
 //!    progress is a Kafka offset to seek back to.
 //! 5. Only a partition that has reached its end (partition EOF) counts as caught up; one that
 //!    cannot reach its broker keeps holding the frontier, so nothing it later delivers is late.
+//! 6. While running (not with `--exit-at-end`), a `PartitionWatch` thread per source lists the
+//!    topics again every `--partition-discovery-interval`; each worker adds the new partitions
+//!    the rule gives it to its consumer, read from their beginning (as Flink does: a partition
+//!    created during the run holds nothing the run has read).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -26,7 +33,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{Item, Partition, Poll, Position};
+use super::{Discover, Item, Partition, Poll, Position};
 
 /// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +94,8 @@ pub struct KafkaOptions {
     pub exit_at_end: bool,
     /// How long to keep trying to reach the brokers at start-up.
     pub connect_timeout: Duration,
+    /// How often to look for new partitions while running; zero: never.
+    pub discovery_interval: Duration,
 }
 
 /// A topic partition, in the order partitions are spread over workers.
@@ -94,6 +103,12 @@ pub struct KafkaOptions {
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,
+}
+
+/// The worker (of all workers of all processes) that reads partition `partition` of the
+/// source's `topic_index`-th topic.
+pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
+    (topic_index + partition.max(0) as usize) % workers
 }
 
 /// Why a Kafka source cannot start.
@@ -148,13 +163,14 @@ pub fn list_partitions(
     let consumer: BaseConsumer = client_config(&spec.brokers, options)
         .create()
         .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
+    let patience = options.connect_timeout;
     let started = Instant::now();
     let mut backoff = Duration::from_millis(200);
     let mut warned = false;
     let mut out = Vec::new();
     for topic in &spec.topics {
         loop {
-            let remaining = options.connect_timeout.saturating_sub(started.elapsed());
+            let remaining = patience.saturating_sub(started.elapsed());
             let attempt = remaining.clamp(Duration::from_millis(500), Duration::from_secs(5));
             match consumer.fetch_metadata(Some(topic), attempt) {
                 Ok(metadata) => {
@@ -189,12 +205,12 @@ pub fn list_partitions(
                 Err(e) => {
                     if !warned {
                         eprintln!(
-                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {:?}",
-                            spec.brokers, options.connect_timeout
+                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {patience:?}",
+                            spec.brokers
                         );
                         warned = true;
                     }
-                    if started.elapsed() + backoff > options.connect_timeout {
+                    if started.elapsed() + backoff > patience {
                         return Err(KafkaSourceError::Unreachable {
                             brokers: spec.brokers.clone(),
                             waited: started.elapsed(),
@@ -276,42 +292,45 @@ struct Backlog {
 const MESSAGES_PER_PUMP: usize = 8192;
 
 impl WorkerConsumer {
-    /// Assigns `partitions` (with their resume offsets, if saved).
-    pub fn open(
+    fn new(
+        spec: &KafkaSpec,
+        options: &KafkaOptions,
+    ) -> Result<Rc<WorkerConsumer>, KafkaSourceError> {
+        let consumer: BaseConsumer<Context> = client_config(&spec.brokers, options)
+            .create_with_context(Context)
+            .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
+        Ok(Rc::new(WorkerConsumer {
+            consumer: Arc::new(consumer),
+            backlog: RefCell::new(HashMap::new()),
+        }))
+    }
+
+    /// Adds `partitions` to the assignment, each at its resume offset or else at `fresh`.
+    fn assign(
+        self: &Rc<Self>,
         spec: &KafkaSpec,
         options: &KafkaOptions,
         partitions: &[(TopicPartition, Option<u64>)],
+        fresh: Offset,
         max_message: usize,
     ) -> Result<Vec<KafkaPartition>, KafkaSourceError> {
-        let consumer: Arc<BaseConsumer<Context>> = Arc::new(
-            client_config(&spec.brokers, options)
-                .create_with_context(Context)
-                .map_err(|e| KafkaSourceError::Config(e.to_string()))?,
-        );
         let mut assignment = TopicPartitionList::new();
         for (tp, resume) in partitions {
-            let offset = match (resume, options.start_offset) {
-                (Some(o), _) => Offset::Offset(*o as i64),
-                (None, StartOffset::Earliest) => Offset::Beginning,
-                (None, StartOffset::Latest) => Offset::End,
-            };
+            let offset = resume.map_or(fresh, |o| Offset::Offset(o as i64));
             assignment
                 .add_partition_offset(&tp.topic, tp.partition, offset)
                 .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
         }
-        consumer
-            .assign(&assignment)
+        // Without a group subscription, librdkafka lets the assignment grow this way at any time.
+        self.consumer
+            .incremental_assign(&assignment)
             .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
-        let shared = Rc::new(WorkerConsumer {
-            consumer,
-            backlog: RefCell::new(HashMap::new()),
-        });
         Ok(partitions
             .iter()
             .map(|(tp, resume)| KafkaPartition {
                 source: spec.source_name(&tp.topic),
                 partition: tp.partition,
-                owner: shared.clone(),
+                owner: self.clone(),
                 cursor: Cursor {
                     next_offset: resume.unwrap_or(0),
                     started: false,
@@ -465,6 +484,233 @@ impl Partition for KafkaPartition {
     }
 }
 
+/// One worker's share of a Kafka source: a consumer per topic it has partitions of, and the
+/// partitions found while running that the assignment rule gives it.
+pub struct WorkerKafka {
+    spec: KafkaSpec,
+    options: KafkaOptions,
+    max_message: usize,
+    worker: usize,
+    workers: usize,
+    consumers: HashMap<String, Rc<WorkerConsumer>>,
+    /// Every partition of the source this worker reads.
+    reading: HashSet<(String, i32)>,
+    watch: Option<Arc<PartitionWatch>>,
+    seen: u64,
+}
+
+impl WorkerKafka {
+    /// Opens this worker's partitions of `listed` (the partitions at start-up).
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        spec: &KafkaSpec,
+        options: &KafkaOptions,
+        listed: &[TopicPartition],
+        watch: Option<Arc<PartitionWatch>>,
+        worker: usize,
+        workers: usize,
+        max_message: usize,
+        resume_at: &dyn Fn(&str, usize) -> Option<u64>,
+    ) -> Result<(Vec<KafkaPartition>, WorkerKafka), KafkaSourceError> {
+        let mut me = WorkerKafka {
+            spec: spec.clone(),
+            options: options.clone(),
+            max_message,
+            worker,
+            workers,
+            consumers: HashMap::new(),
+            reading: HashSet::new(),
+            seen: watch.as_ref().map_or(0, |w| w.generation()),
+            watch,
+        };
+        let fresh = match options.start_offset {
+            StartOffset::Earliest => Offset::Beginning,
+            StartOffset::Latest => Offset::End,
+        };
+        let opened = me.take_on(listed, fresh, resume_at)?;
+        Ok((opened, me))
+    }
+
+    /// Starts reading the partitions of `listed` that are this worker's and not read yet.
+    fn take_on(
+        &mut self,
+        listed: &[TopicPartition],
+        fresh: Offset,
+        resume_at: &dyn Fn(&str, usize) -> Option<u64>,
+    ) -> Result<Vec<KafkaPartition>, KafkaSourceError> {
+        let mut opened = Vec::new();
+        for (topic_index, topic) in self.spec.topics.iter().enumerate() {
+            let new: Vec<(TopicPartition, Option<u64>)> = listed
+                .iter()
+                .filter(|tp| &tp.topic == topic)
+                .filter(|tp| owner(topic_index, tp.partition, self.workers) == self.worker)
+                .filter(|tp| !self.reading.contains(&(tp.topic.clone(), tp.partition)))
+                .map(|tp| {
+                    let resume = resume_at(&self.spec.source_name(topic), tp.partition as usize);
+                    (tp.clone(), resume)
+                })
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let consumer = match self.consumers.get(topic) {
+                Some(c) => c.clone(),
+                None => {
+                    // One consumer per topic: partition numbers are then unambiguous in its events.
+                    let c = WorkerConsumer::new(&self.spec, &self.options)?;
+                    self.consumers.insert(topic.clone(), c.clone());
+                    c
+                }
+            };
+            opened.extend(consumer.assign(
+                &self.spec,
+                &self.options,
+                &new,
+                fresh,
+                self.max_message,
+            )?);
+            self.reading
+                .extend(new.into_iter().map(|(tp, _)| (tp.topic, tp.partition)));
+        }
+        Ok(opened)
+    }
+}
+
+impl Discover for WorkerKafka {
+    fn discover(
+        &mut self,
+        resume_at: &dyn Fn(&str, usize) -> Option<u64>,
+    ) -> Result<Vec<Box<dyn Partition>>, String> {
+        let Some(watch) = &self.watch else {
+            return Ok(Vec::new());
+        };
+        let generation = watch.generation();
+        if generation == self.seen {
+            return Ok(Vec::new());
+        }
+        self.seen = generation;
+        let listed = watch.listed();
+        let opened = self
+            .take_on(&listed, Offset::Beginning, resume_at)
+            .map_err(|e| format!("cannot read new Kafka partitions: {e}"))?;
+        for p in &opened {
+            tracing::info!(source = %p.source, partition = p.partition, worker = self.worker, "reading a new Kafka partition");
+        }
+        Ok(opened
+            .into_iter()
+            .map(|p| Box::new(p) as Box<dyn Partition>)
+            .collect())
+    }
+
+    fn finished(&self) -> bool {
+        self.watch.is_none()
+    }
+}
+
+/// A source's topics' partitions as the brokers list them now: a thread per source and process
+/// lists them again every `--partition-discovery-interval` while the run lasts. Partitions only
+/// ever get added (Kafka cannot remove them).
+#[derive(Debug)]
+pub struct PartitionWatch {
+    listed: Mutex<Vec<TopicPartition>>,
+    /// Bumped whenever `listed` grows.
+    generation: AtomicU64,
+}
+
+impl PartitionWatch {
+    /// Starts watching `spec`'s topics, which have `listed` partitions now; `None` when
+    /// discovery is off (`--exit-at-end`, or an interval of zero).
+    pub fn start(
+        spec: &KafkaSpec,
+        options: &KafkaOptions,
+        listed: Vec<TopicPartition>,
+        stop: Arc<AtomicBool>,
+    ) -> Option<Arc<PartitionWatch>> {
+        let every = options.discovery_interval;
+        if options.exit_at_end || every.is_zero() {
+            return None;
+        }
+        let consumer: BaseConsumer = client_config(&spec.brokers, options).create().ok()?;
+        let watch = Arc::new(PartitionWatch {
+            listed: Mutex::new(listed),
+            generation: AtomicU64::new(0),
+        });
+        let topics = spec.topics.clone();
+        let weak = Arc::downgrade(&watch);
+        let spawned = std::thread::Builder::new()
+            .name("kafka-partitions".into())
+            .spawn(move || {
+                let mut next = Instant::now() + every;
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if stop.load(Relaxed) {
+                        return;
+                    }
+                    if Instant::now() < next {
+                        continue;
+                    }
+                    next = Instant::now() + every;
+                    let Some(watch) = weak.upgrade() else {
+                        return;
+                    };
+                    for topic in &topics {
+                        match consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+                            Ok(metadata) => {
+                                if let Some(t) =
+                                    metadata.topics().iter().find(|t| t.name() == topic)
+                                {
+                                    let ids: Vec<i32> =
+                                        t.partitions().iter().map(|p| p.id()).collect();
+                                    watch.add(topic, &ids);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, topic, "listing Kafka partitions")
+                            }
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start watching for new Kafka partitions");
+        }
+        Some(watch)
+    }
+
+    /// Records the partitions `ids` of `topic`, bumping the generation if any is new.
+    fn add(&self, topic: &str, ids: &[i32]) {
+        let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut grew = false;
+        for &partition in ids {
+            if !listed
+                .iter()
+                .any(|tp| tp.topic == topic && tp.partition == partition)
+            {
+                tracing::info!(topic, partition, "a new Kafka partition appeared");
+                listed.push(TopicPartition {
+                    topic: topic.to_string(),
+                    partition,
+                });
+                grew = true;
+            }
+        }
+        if grew {
+            self.generation.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
+    }
+
+    fn listed(&self) -> Vec<TopicPartition> {
+        self.listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// Commits resume offsets to the consumer group after the sink has committed them, so lag
 /// tools (`kafka-consumer-groups --describe`) show what is really done. Monitoring only:
 /// tickflow never reads these offsets back.
@@ -537,6 +783,39 @@ impl Drop for GroupCommitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_do_not_move_when_partitions_are_added() {
+        // Two topics of 4 partitions over 3 workers: spread evenly...
+        let mut load = [0; 3];
+        for t in 0..2 {
+            for p in 0..4 {
+                load[owner(t, p, 3)] += 1;
+            }
+        }
+        assert_eq!(load.iter().sum::<i32>(), 8);
+        assert!(load.iter().all(|&n| n >= 2), "{load:?}");
+        // ...and a partition's owner depends on nothing that grows.
+        assert_eq!(owner(1, 5, 4), 2);
+        assert_eq!(owner(0, 4, 4), 0);
+    }
+
+    #[test]
+    fn a_watch_announces_only_new_partitions() {
+        let tp = |p| TopicPartition {
+            topic: "t".into(),
+            partition: p,
+        };
+        let watch = PartitionWatch {
+            listed: Mutex::new(vec![tp(0), tp(1)]),
+            generation: AtomicU64::new(0),
+        };
+        watch.add("t", &[0, 1]);
+        assert_eq!(watch.generation(), 0);
+        watch.add("t", &[1, 0, 2, 3]);
+        assert_eq!(watch.generation(), 1);
+        assert_eq!(watch.listed(), vec![tp(0), tp(1), tp(2), tp(3)]);
+    }
 
     #[test]
     fn parses_uris() {

@@ -19,8 +19,9 @@ pub use clock::PartitionClock;
 pub use file::FileSplit;
 pub use generator::{Generator, GeneratorSpec, Kinds};
 pub use kafka::{
-    client_config as kafka_client_config, list_partitions, GroupCommitter, KafkaOptions,
-    KafkaPartition, KafkaSourceError, KafkaSpec, StartOffset, TopicPartition,
+    client_config as kafka_client_config, list_partitions, owner as kafka_owner, GroupCommitter,
+    KafkaOptions, KafkaPartition, KafkaSourceError, KafkaSpec, PartitionWatch, StartOffset,
+    TopicPartition,
 };
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
 pub use socket::{Listener, ListenerShare};
@@ -104,10 +105,14 @@ pub enum Item<'a> {
 /// A worker's partitions now, and where more of them may come from.
 pub type Opened = (Vec<Box<dyn Partition>>, Vec<Box<dyn Discover>>);
 
-/// Partitions that appear while running (accepted connections).
+/// Partitions that appear while running (accepted connections, new Kafka partitions).
 pub trait Discover {
-    /// Partitions that arrived since the last call.
-    fn discover(&mut self) -> Vec<Box<dyn Partition>>;
+    /// Partitions that arrived since the last call; `resume_at(source, index)` gives the
+    /// offset a replayable one continues from.
+    fn discover(
+        &mut self,
+        resume_at: &dyn Fn(&str, usize) -> Option<u64>,
+    ) -> Result<Vec<Box<dyn Partition>>, String>;
 
     /// No partition will come any more.
     fn finished(&self) -> bool;
@@ -169,6 +174,8 @@ pub struct SourceOptions {
     pub kafka: KafkaOptions,
     /// The partitions of each Kafka source, listed at start-up, in `sources` order.
     pub kafka_partitions: Vec<Vec<TopicPartition>>,
+    /// Each Kafka source's watch for partitions added while running, in `sources` order.
+    pub kafka_watches: Vec<Option<std::sync::Arc<PartitionWatch>>>,
     /// The bound listener of each `listen://` source, in `sources` order.
     pub listeners: Vec<std::sync::Arc<Listener>>,
     /// End sources at the end of their input (socket: when the server closes).
@@ -192,42 +199,30 @@ pub fn open_partitions(
     let mut parts: Vec<Box<dyn Partition>> = Vec::new();
     let mut discover: Vec<Box<dyn Discover>> = Vec::new();
     let mut kafka_lists = options.kafka_partitions.iter();
+    let mut kafka_watches = options.kafka_watches.iter();
     let mut listeners = options.listeners.iter();
     for spec in specs {
         match spec {
             SourceSpec::Kafka(k) => {
-                let all = kafka_lists.next().map_or(&[][..], Vec::as_slice);
-                // Partition i of the source goes to worker i % workers, in every process.
-                let mine: Vec<(TopicPartition, Option<u64>)> = all
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % workers == worker)
-                    .map(|(_, tp)| {
-                        let resume = resume_at(&k.source_name(&tp.topic), tp.partition as usize);
-                        (tp.clone(), resume)
-                    })
-                    .collect();
-                // One consumer per topic: partition numbers are then unambiguous in its events.
-                for topic in &k.topics {
-                    let of_topic: Vec<_> = mine
-                        .iter()
-                        .filter(|(tp, _)| &tp.topic == topic)
-                        .cloned()
-                        .collect();
-                    if of_topic.is_empty() {
-                        continue;
-                    }
-                    let opened = kafka::WorkerConsumer::open(
-                        k,
-                        &options.kafka,
-                        &of_topic,
-                        options.max_line_bytes,
-                    )?;
-                    parts.extend(
-                        opened
-                            .into_iter()
-                            .map(|p| Box::new(p) as Box<dyn Partition>),
-                    );
+                let listed = kafka_lists.next().map_or(&[][..], Vec::as_slice);
+                let watch = kafka_watches.next().cloned().flatten();
+                let (opened, share) = kafka::WorkerKafka::open(
+                    k,
+                    &options.kafka,
+                    listed,
+                    watch,
+                    worker,
+                    workers,
+                    options.max_line_bytes,
+                    resume_at,
+                )?;
+                parts.extend(
+                    opened
+                        .into_iter()
+                        .map(|p| Box::new(p) as Box<dyn Partition>),
+                );
+                if !share.finished() {
+                    discover.push(Box::new(share));
                 }
             }
             SourceSpec::Generator => {

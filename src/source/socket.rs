@@ -277,13 +277,17 @@ pub struct ListenerShare {
 }
 
 impl Discover for ListenerShare {
-    fn discover(&mut self) -> Vec<Box<dyn Partition>> {
+    fn discover(
+        &mut self,
+        _resume_at: &dyn Fn(&str, usize) -> Option<u64>,
+    ) -> Result<Vec<Box<dyn Partition>>, String> {
         let Some(rx) = &self.rx else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        rx.try_iter()
+        Ok(rx
+            .try_iter()
             .map(|c| Box::new(c) as Box<dyn Partition>)
-            .collect()
+            .collect())
     }
 
     fn finished(&self) -> bool {

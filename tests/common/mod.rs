@@ -357,3 +357,14 @@ pub fn busy_input(dir: &std::path::Path, events: usize, symbols: u64) -> std::pa
     }
     write_lines(dir, "busy.jsonl", &lines)
 }
+
+/// A child process killed when the test ends, passed or not (a failed assertion must not
+/// leave it running, holding the test's output open).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
