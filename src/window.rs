@@ -259,6 +259,8 @@ pub struct SlidingWindows<K, A> {
     keys: FxHashMap<K, KeyPanes<A>>,
     /// Every window with index `<= emitted_through` has been emitted.
     emitted_through: u64,
+    /// The lowest window index some key still has to emit (`u64::MAX`: none).
+    next_due: u64,
 }
 
 impl<K: Hash + Eq + Clone, A: Aggregate> SlidingWindows<K, A> {
@@ -267,6 +269,7 @@ impl<K: Hash + Eq + Clone, A: Aggregate> SlidingWindows<K, A> {
             spec,
             keys: FxHashMap::default(),
             emitted_through: 0,
+            next_due: u64::MAX,
         }
     }
 
@@ -299,7 +302,21 @@ impl<K: Hash + Eq + Clone, A: Aggregate> SlidingWindows<K, A> {
                 next_window,
             })
             .add(pane, agg);
+        // Window `pane + 1` is the first that holds the pane.
+        self.next_due = self.next_due.min(next_window.max(pane + 1));
         true
+    }
+
+    /// The lowest window index that some key still has to emit.
+    pub fn next_due(&self) -> Option<u64> {
+        (self.next_due != u64::MAX).then_some(self.next_due)
+    }
+
+    /// Emits every window with index `<= through` (the frontier has passed their end).
+    pub fn emit_through_window(&mut self, through: u64, emit: impl FnMut(&K, u64, &A)) {
+        if through > self.emitted_through {
+            self.emit_through(through, emit);
+        }
     }
 
     /// Emits every window of every key that is complete at `frontier`, in key order per key.
@@ -317,11 +334,16 @@ impl<K: Hash + Eq + Clone, A: Aggregate> SlidingWindows<K, A> {
 
     fn emit_through(&mut self, through: u64, mut emit: impl FnMut(&K, u64, &A)) {
         let per_window = self.spec.panes_per_window();
+        let mut next_due = u64::MAX;
         self.keys.retain(|key, panes| {
             panes.advance(through, per_window, |k, a| emit(key, k, a));
+            if let Some(&(first, _)) = panes.panes.front() {
+                next_due = next_due.min(panes.next_window.max(first + 1));
+            }
             !panes.panes.is_empty()
         });
         self.emitted_through = through;
+        self.next_due = next_due;
     }
 
     /// Keys with at least one pane held.

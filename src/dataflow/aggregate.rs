@@ -12,6 +12,11 @@ use crate::event::{EventTime, RejectKind};
 use crate::row::WindowRow;
 use crate::window::{ReadingAgg, SlidingWindows, TickAgg, WindowSpec};
 
+/// Rows made per activation before the operator yields to the sink: a frontier that leaps
+/// ahead (a catch-up, the end of input) releases its windows a slice at a time, so memory
+/// holds a slice of rows, not all of them.
+const ROWS_PER_ACTIVATION: usize = 65_536;
+
 /// Extension trait: `partials.windows(shared)`.
 pub trait Windows<'s> {
     /// Routes partials by key and emits one row per key and complete non-empty window.
@@ -25,8 +30,10 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
     fn windows(self, shared: Arc<Shared>) -> Stream<'s, u64, Vec<WindowRow>> {
         let spec = shared.pipeline.window;
         let route = Exchange::new(|p: &Partial| p.route());
-        let worker = self.scope().index();
-        self.unary_frontier(route, "Windows", move |cap, _info| {
+        let scope = self.scope();
+        let worker = scope.index();
+        self.unary_frontier(route, "Windows", move |cap, info| {
+            let activator = scope.activator_for(info.address.clone());
             let mut ticks = SlidingWindows::<String, TickAgg>::new(spec);
             let mut readings = SlidingWindows::<String, ReadingAgg>::new(spec);
             if let Some(restart) = &shared.restart {
@@ -34,7 +41,6 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                 readings.resume_below(restart.committed_below);
             }
             let mut cap = Some(cap);
-            let mut ready: Vec<(u64, WindowRow)> = Vec::new();
             move |(input, frontier), output| {
                 let _busy =
                     super::ingest::BusyTimer(&shared.metrics, worker, std::time::Instant::now());
@@ -64,61 +70,81 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                 let Some(held) = cap.as_mut() else {
                     return;
                 };
+                // Windows go out in order of their end, each end's rows one container, up to
+                // a budget of rows per activation (see ROWS_PER_ACTIVATION).
                 let at = frontier.frontier().first().copied();
-                match at {
-                    Some(t) if t <= *held.time() => return,
-                    Some(t) => {
-                        let now = EventTime(t);
-                        ticks.advance_to(now, |s, k, a| ready.push(symbol_row(&spec, s, k, a)));
-                        readings
-                            .advance_to(now, |c, k, a| ready.push(category_row(&spec, c, k, a)));
+                let through = match at {
+                    Some(t) => spec.complete_through(EventTime(t)),
+                    None => u64::MAX / 2,
+                };
+                let mut budget = ROWS_PER_ACTIVATION;
+                loop {
+                    let Some(k) = next_due(&ticks, &readings).filter(|&k| k <= through) else {
+                        break;
+                    };
+                    if budget == 0 {
+                        // More to emit: continue in the next activation, after the sink.
+                        activator.activate();
+                        break;
                     }
-                    None => {
-                        ticks.finish(|s, k, a| ready.push(symbol_row(&spec, s, k, a)));
-                        readings.finish(|c, k, a| ready.push(category_row(&spec, c, k, a)));
-                    }
-                }
-                if !ready.is_empty() {
+                    let mut rows = Vec::new();
+                    ticks.emit_through_window(k, |s, k, a| rows.push(symbol_row(&spec, s, k, a)));
+                    readings
+                        .emit_through_window(k, |c, k, a| rows.push(category_row(&spec, c, k, a)));
+                    let end = spec.end(k).0;
+                    budget = budget.saturating_sub(rows.len().max(1));
                     shared
                         .metrics
                         .windows_out
-                        .fetch_add(ready.len() as u64, Relaxed);
-                    ready.sort_unstable_by_key(|(end, _)| *end);
-                    let mut rows = ready.drain(..).peekable();
-                    while let Some((end, row)) = rows.next() {
-                        let at_end = held.delayed(&end);
-                        let mut session = output.session(&at_end);
-                        session.give(row);
-                        while let Some((_, row)) = rows.next_if(|(e, _)| *e == end) {
-                            session.give(row);
-                        }
+                        .fetch_add(rows.len() as u64, Relaxed);
+                    if !rows.is_empty() {
+                        output
+                            .session(&held.delayed(&end))
+                            .give_container(&mut rows);
+                    }
+                    // Every later row ends after `end`.
+                    let next = at.map_or(end + 1, |t| t.min(end + 1));
+                    if next > *held.time() {
+                        held.downgrade(&next);
                     }
                 }
-                match at {
-                    Some(t) => held.downgrade(&t),
-                    None => cap = None,
+                if next_due(&ticks, &readings).is_none_or(|k| k > through) {
+                    match at {
+                        Some(t) if t > *held.time() => held.downgrade(&t),
+                        Some(_) => {}
+                        None => cap = None,
+                    }
                 }
             }
         })
     }
 }
 
-fn symbol_row(spec: &WindowSpec, symbol: &str, k: u64, agg: &TickAgg) -> (u64, WindowRow) {
-    let row = WindowRow::SymbolAverage {
+/// The lowest window index either kind of window still has to emit.
+fn next_due(
+    ticks: &SlidingWindows<String, TickAgg>,
+    readings: &SlidingWindows<String, ReadingAgg>,
+) -> Option<u64> {
+    match (ticks.next_due(), readings.next_due()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn symbol_row(spec: &WindowSpec, symbol: &str, k: u64, agg: &TickAgg) -> WindowRow {
+    WindowRow::SymbolAverage {
         symbol: symbol.to_string(),
         start: spec.start(k),
         end: spec.end(k),
         agg: *agg,
-    };
-    (spec.end(k).0, row)
+    }
 }
 
-fn category_row(spec: &WindowSpec, category: &str, k: u64, agg: &ReadingAgg) -> (u64, WindowRow) {
-    let row = WindowRow::CategoryMean {
+fn category_row(spec: &WindowSpec, category: &str, k: u64, agg: &ReadingAgg) -> WindowRow {
+    WindowRow::CategoryMean {
         category: category.to_string(),
         start: spec.start(k),
         end: spec.end(k),
         agg: *agg,
-    };
-    (spec.end(k).0, row)
+    }
 }
