@@ -78,10 +78,7 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                     None => u64::MAX / 2,
                 };
                 let mut budget = ROWS_PER_ACTIVATION;
-                loop {
-                    let Some(k) = next_due(&ticks, &readings).filter(|&k| k <= through) else {
-                        break;
-                    };
+                while let Some(k) = next_due(&ticks, &readings).filter(|&k| k <= through) {
                     if budget == 0 {
                         // More to emit: continue in the next activation, after the sink.
                         activator.activate();
