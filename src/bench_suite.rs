@@ -26,6 +26,27 @@ pub struct SuiteResult {
     pub p99_ms: Option<f64>,
 }
 
+/// Memory held per active key, from runs of two lengths.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryResult {
+    pub keys: usize,
+    pub window: &'static str,
+    pub workers: usize,
+    /// Event-seconds the run covers; every key ticks once per event-second.
+    pub event_seconds: u64,
+    pub events: u64,
+    pub peak_rss_mb: f64,
+    /// (peak - a 100-key run's peak) / keys.
+    pub bytes_per_key: f64,
+}
+
+/// Everything the suite measured.
+#[derive(Debug, Clone, Serialize)]
+struct Report<'a> {
+    runs: &'a [SuiteResult],
+    memory: &'a [MemoryResult],
+}
+
 /// A window shape: its label, length and slide.
 type WindowShape = (&'static str, &'static str, &'static str);
 
@@ -74,12 +95,17 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
             .args(["--events", &events.to_string(), "--symbols", &k.to_string()])
             .output()?;
         std::fs::write(&file, produced.stdout)?;
+        let mut sources = vec![
+            ("generator", "generator".to_string()),
+            ("file", format!("file:{}", file.display())),
+        ];
+        if let Some(broker) = &args.kafka {
+            sources.push(("kafka", kafka_topic(&exe, broker, k, events)?));
+        }
         for &(window, length, slide) in windows {
             for &workers in &args.workers {
-                for (source, source_uri) in [
-                    ("generator", "generator".to_string()),
-                    ("file", format!("file:{}", file.display())),
-                ] {
+                for (source, source_uri) in &sources {
+                    let (source, source_uri) = (*source, source_uri.clone());
                     for (sink, sink_uri) in &sinks {
                         let mut cmd = Command::new(&exe);
                         cmd.args([
@@ -113,6 +139,9 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
                                 .to_str()
                                 .unwrap_or("rejects.jsonl"),
                         ]);
+                        if source == "kafka" {
+                            cmd.arg("--exit-at-end");
+                        }
                         if *sink == "postgres" {
                             // Fresh tables each time: measure inserts, not upserts over old rows.
                             let target = crate::sink::postgres::Target::parse(sink_uri)?;
@@ -152,10 +181,72 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(broker) = &args.kafka {
+        delete_topics(broker, keys);
+    }
+    let memory = memory_per_key(&exe, args)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        let report = Report {
+            runs: &results,
+            memory: &memory,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// Peak memory with every key active (each ticks once per event-second, 10 s/1 s windows),
+/// for a run and one twice as long: state is bounded by the window's panes, so the two peaks
+/// should match.
+fn memory_per_key(exe: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Vec<MemoryResult>> {
+    let keys: usize = if args.quick { 100_000 } else { 1_000_000 };
+    let workers = args.workers.iter().copied().max().unwrap_or(1);
+    let run = |keys: usize, event_seconds: u64| -> anyhow::Result<(u64, f64)> {
+        let events = keys as u64 * event_seconds;
+        let mut cmd = Command::new(exe);
+        cmd.args(["run", "--source", "generator", "--sink", "discard", "--quiet"])
+            .args(["-w", &workers.to_string(), "--window", "10s", "--slide", "1s"])
+            .args(["--rate", "0", "--kind", "ticks", "--start", "2025-11-20T09:30:00Z"])
+            .args(["--events", &events.to_string(), "--symbols", &keys.to_string()])
+            .args(["--event-rate", &keys.to_string()]);
+        let (_, peak_kb) = run_measured(cmd)?;
+        Ok((events, peak_kb as f64 * 1024.0))
+    };
+    let (_, baseline) = run(100, 40)?;
+    let mut out = Vec::new();
+    for event_seconds in [20, 40] {
+        let (events, peak) = run(keys, event_seconds)?;
+        let result = MemoryResult {
+            keys,
+            window: "10s/1s",
+            workers,
+            event_seconds,
+            events,
+            peak_rss_mb: peak / (1024.0 * 1024.0),
+            bytes_per_key: (peak - baseline).max(0.0) / keys as f64,
+        };
+        if !args.json {
+            if out.is_empty() {
+                println!(
+                    "\nmemory: every key active, 10s/1s windows, generator -> discard, -w {workers}"
+                );
+                println!(
+                    "{:>9} {:>13} {:>10} {:>9} {:>10}",
+                    "keys", "event-seconds", "events", "rss MB", "bytes/key"
+                );
+            }
+            println!(
+                "{:>9} {:>13} {:>10} {:>9.1} {:>10.0}",
+                result.keys,
+                result.event_seconds,
+                result.events,
+                result.peak_rss_mb,
+                result.bytes_per_key
+            );
+        }
+        out.push(result);
+    }
+    Ok(out)
 }
 
 fn print_row(r: &SuiteResult, header: bool) {
@@ -251,6 +342,67 @@ fn latencies(stderr: &str) -> (Option<f64>, Option<f64>) {
             .and_then(|n| n.parse().ok())
     };
     (after("p50 "), after("p99 "))
+}
+
+fn suite_topic(keys: usize) -> String {
+    format!("tickflow-suite-{keys}-{}", std::process::id())
+}
+
+/// Creates a 4-partition topic for `keys` and fills it with the suite's ticks; its source URI.
+fn kafka_topic(
+    exe: &std::path::Path,
+    broker: &str,
+    keys: usize,
+    events: u64,
+) -> anyhow::Result<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let topic = suite_topic(keys);
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        crate::source::kafka_client_config(broker, &Default::default()).create()?;
+    let new = NewTopic::new(&topic, 4, TopicReplication::Fixed(1));
+    for result in block_on(admin.create_topics([&new], &AdminOptions::new()))? {
+        result.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
+    }
+    let uri = format!("kafka://{broker}/{topic}");
+    let status = Command::new(exe)
+        .args(["produce", "--to", &uri, "--rate", "0", "--start", "2025-11-20T09:30:00Z"])
+        .args(["--events", &events.to_string(), "--symbols", &keys.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "producing the suite's ticks to {uri} failed");
+    Ok(uri)
+}
+
+/// Deletes the suite's topics (best effort).
+fn delete_topics(broker: &str, keys: &[usize]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    let admin: Result<AdminClient<rdkafka::client::DefaultClientContext>, _> =
+        crate::source::kafka_client_config(broker, &Default::default()).create();
+    if let Ok(admin) = admin {
+        let names: Vec<String> = keys.iter().map(|&k| suite_topic(k)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let _ = block_on(admin.delete_topics(&names, &AdminOptions::new()));
+    }
+}
+
+/// Runs a future to completion on this thread (rdkafka's admin futures are completed by its
+/// own background thread; no async runtime is needed).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

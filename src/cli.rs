@@ -380,6 +380,10 @@ pub struct BenchArgs {
     /// With --suite: also measure a PostgreSQL sink at this URL.
     #[arg(long, value_name = "URL")]
     pub pg: Option<String>,
+    /// With --suite: also measure a Kafka source on this broker (a 4-partition topic per key
+    /// count is created, filled by `tickflow produce`, and deleted afterwards).
+    #[arg(long, value_name = "BROKER")]
+    pub kafka: Option<String>,
     /// Instead of the dataflow, drain this Kafka topic with bare consumers (one per worker,
     /// counting messages): the ceiling to compare `--source kafka://...` with.
     #[arg(long, value_name = "kafka://BROKER/TOPIC")]
