@@ -204,11 +204,37 @@ fn memory_per_key(exe: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Vec
     let run = |keys: usize, event_seconds: u64| -> anyhow::Result<(u64, f64)> {
         let events = keys as u64 * event_seconds;
         let mut cmd = Command::new(exe);
-        cmd.args(["run", "--source", "generator", "--sink", "discard", "--quiet"])
-            .args(["-w", &workers.to_string(), "--window", "10s", "--slide", "1s"])
-            .args(["--rate", "0", "--kind", "ticks", "--start", "2025-11-20T09:30:00Z"])
-            .args(["--events", &events.to_string(), "--symbols", &keys.to_string()])
-            .args(["--event-rate", &keys.to_string()]);
+        cmd.args([
+            "run",
+            "--source",
+            "generator",
+            "--sink",
+            "discard",
+            "--quiet",
+        ])
+        .args([
+            "-w",
+            &workers.to_string(),
+            "--window",
+            "10s",
+            "--slide",
+            "1s",
+        ])
+        .args([
+            "--rate",
+            "0",
+            "--kind",
+            "ticks",
+            "--start",
+            "2025-11-20T09:30:00Z",
+        ])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--symbols",
+            &keys.to_string(),
+        ])
+        .args(["--event-rate", &keys.to_string()]);
         let (_, peak_kb) = run_measured(cmd)?;
         Ok((events, peak_kb as f64 * 1024.0))
     };
@@ -365,11 +391,27 @@ fn kafka_topic(
     }
     let uri = format!("kafka://{broker}/{topic}");
     let status = Command::new(exe)
-        .args(["produce", "--to", &uri, "--rate", "0", "--start", "2025-11-20T09:30:00Z"])
-        .args(["--events", &events.to_string(), "--symbols", &keys.to_string()])
+        .args([
+            "produce",
+            "--to",
+            &uri,
+            "--rate",
+            "0",
+            "--start",
+            "2025-11-20T09:30:00Z",
+        ])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--symbols",
+            &keys.to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .status()?;
-    anyhow::ensure!(status.success(), "producing the suite's ticks to {uri} failed");
+    anyhow::ensure!(
+        status.success(),
+        "producing the suite's ticks to {uri} failed"
+    );
     Ok(uri)
 }
 
