@@ -253,6 +253,9 @@ impl<A: Aggregate> KeyPanes<A> {
     }
 }
 
+/// A window index past every window there can be: emitting through it flushes everything.
+pub const LAST_WINDOW: u64 = u64::MAX / 2;
+
 /// Per-key panes of sliding windows, emitting each window once when the frontier passes it.
 pub struct SlidingWindows<K, A> {
     spec: WindowSpec,
@@ -321,15 +324,12 @@ impl<K: Hash + Eq + Clone, A: Aggregate> SlidingWindows<K, A> {
 
     /// Emits every window of every key that is complete at `frontier`, in key order per key.
     pub fn advance_to(&mut self, frontier: EventTime, emit: impl FnMut(&K, u64, &A)) {
-        let through = self.spec.complete_through(frontier);
-        if through > self.emitted_through {
-            self.emit_through(through, emit);
-        }
+        self.emit_through_window(self.spec.complete_through(frontier), emit);
     }
 
     /// Emits every remaining window: the input has ended.
     pub fn finish(&mut self, emit: impl FnMut(&K, u64, &A)) {
-        self.emit_through(u64::MAX / 2, emit);
+        self.emit_through_window(LAST_WINDOW, emit);
     }
 
     fn emit_through(&mut self, through: u64, mut emit: impl FnMut(&K, u64, &A)) {

@@ -10,7 +10,7 @@ use timely::dataflow::Stream;
 use super::{Partial, Shared};
 use crate::event::{EventTime, RejectKind};
 use crate::row::WindowRow;
-use crate::window::{ReadingAgg, SlidingWindows, TickAgg, WindowSpec};
+use crate::window::{ReadingAgg, SlidingWindows, TickAgg, WindowSpec, LAST_WINDOW};
 
 /// Rows made per activation before the operator yields to the sink: a frontier that leaps
 /// ahead (a catch-up, the end of input) releases its windows a slice at a time, so memory
@@ -75,7 +75,7 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                 let at = frontier.frontier().first().copied();
                 let through = match at {
                     Some(t) => spec.complete_through(EventTime(t)),
-                    None => u64::MAX / 2,
+                    None => LAST_WINDOW,
                 };
                 let mut budget = ROWS_PER_ACTIVATION;
                 while let Some(k) = next_due(&ticks, &readings).filter(|&k| k <= through) {
