@@ -28,8 +28,7 @@ fn two_processes_of_two_workers_equal_one_worker() {
         "2",
         "--quiet",
     ]);
-    let mut union = std::fs::read(dir.path().join("out-p0.jsonl")).unwrap();
-    union.extend(std::fs::read(dir.path().join("out-p1.jsonl")).unwrap());
+    let union = two_process_output(dir.path());
     assert!(
         !dir.path().join("out.jsonl").exists(),
         "each process writes its own file"

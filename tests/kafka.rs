@@ -11,7 +11,6 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::pg::*;
@@ -246,15 +245,7 @@ fn an_idle_partition_does_not_stall_output() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut latest = String::new();
     while std::time::Instant::now() < deadline && latest.as_str() < "2025-11-20T09:32:00Z" {
@@ -665,15 +656,7 @@ fn partitions_added_while_running_are_read() {
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child.0);
     let mut got = Vec::new();
     let mut latest = String::new();
     // Window ends as tickflow writes them (whole seconds here), which compare as text.
@@ -752,8 +735,7 @@ fn a_cluster_reads_a_topic_like_one_process() {
         "2",
         "--quiet",
     ]);
-    let mut union = std::fs::read(dir.path().join("out-p0.jsonl")).unwrap();
-    union.extend(std::fs::read(dir.path().join("out-p1.jsonl")).unwrap());
+    let union = two_process_output(dir.path());
     assert!(want.len() > 100, "{} rows", want.len());
     assert_rows_close(&want, &rows(&union), 0.0);
 }
@@ -779,15 +761,7 @@ fn a_process_without_partitions_does_not_hold_back_the_cluster() {
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child.0);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut windows = 0;
     while std::time::Instant::now() < deadline && windows < 9 {

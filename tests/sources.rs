@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::Stdio;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -88,15 +87,7 @@ fn an_idle_partition_does_not_stall_output() {
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut child);
     // With stdin still open and silent, the file's windows up to its watermark come out.
     let first = rx
         .recv_timeout(PATIENCE)
@@ -163,13 +154,7 @@ fn ctrl_c_flushes_open_windows_and_exits_zero() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let _ = tx.send(line.unwrap());
-        }
-    });
+    let rx = stdout_lines(&mut child);
     let first = rx
         .recv_timeout(PATIENCE)
         .expect("the demo printed no window");

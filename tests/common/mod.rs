@@ -368,3 +368,25 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The lines `child` prints to its (piped) stdout, as they come; the child's stdout is read to
+/// its end even after the receiver is dropped, so it never blocks on a full pipe.
+pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    rx
+}
+
+/// What a 2-process cluster's file sink `out.jsonl` in `dir` wrote: `out-p0.jsonl` then
+/// `out-p1.jsonl`.
+pub fn two_process_output(dir: &Path) -> Vec<u8> {
+    let mut union = std::fs::read(dir.join("out-p0.jsonl")).unwrap();
+    union.extend(std::fs::read(dir.join("out-p1.jsonl")).unwrap());
+    union
+}
