@@ -67,6 +67,22 @@ fn estimated_rows(keys: usize, events: u64, length: &str, slide: &str) -> u64 {
     (active * windows_per_key) as u64
 }
 
+/// Event time of the suite's first tick, in every source.
+const START: &str = "2025-11-20T09:30:00Z";
+
+/// `tickflow produce` of the suite's ticks (as the generator source makes them) to `to`.
+fn produce(exe: &std::path::Path, to: &str, keys: usize, events: u64) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["produce", "--to", to, "--rate", "0", "--start", START])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--symbols",
+            &keys.to_string(),
+        ]);
+    cmd
+}
+
 /// A window shape: its label, length and slide.
 type WindowShape = (&'static str, &'static str, &'static str);
 
@@ -102,18 +118,7 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
     for &k in keys {
         // The same ticks as a file, for the file source.
         let file = dir.join(format!("ticks-{k}.jsonl"));
-        let produced = Command::new(&exe)
-            .args([
-                "produce",
-                "--to",
-                "stdout",
-                "--rate",
-                "0",
-                "--start",
-                "2025-11-20T09:30:00Z",
-            ])
-            .args(["--events", &events.to_string(), "--symbols", &k.to_string()])
-            .output()?;
+        let produced = produce(&exe, "stdout", k, events).output()?;
         std::fs::write(&file, produced.stdout)?;
         let mut sources = vec![
             ("generator", "generator".to_string()),
@@ -166,7 +171,7 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
                             "--symbols",
                             &k.to_string(),
                         ])
-                        .args(["--kind", "ticks", "--start", "2025-11-20T09:30:00Z"])
+                        .args(["--kind", "ticks", "--start", START])
                         .args([
                             "--rejects",
                             dir.join("rejects.jsonl")
@@ -254,14 +259,7 @@ fn memory_per_key(exe: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Vec
             "--slide",
             "1s",
         ])
-        .args([
-            "--rate",
-            "0",
-            "--kind",
-            "ticks",
-            "--start",
-            "2025-11-20T09:30:00Z",
-        ])
+        .args(["--rate", "0", "--kind", "ticks", "--start", START])
         .args([
             "--events",
             &events.to_string(),
@@ -424,22 +422,7 @@ fn kafka_topic(
         result.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
     }
     let uri = format!("kafka://{broker}/{topic}");
-    let status = Command::new(exe)
-        .args([
-            "produce",
-            "--to",
-            &uri,
-            "--rate",
-            "0",
-            "--start",
-            "2025-11-20T09:30:00Z",
-        ])
-        .args([
-            "--events",
-            &events.to_string(),
-            "--symbols",
-            &keys.to_string(),
-        ])
+    let status = produce(exe, &uri, keys, events)
         .stdout(std::process::Stdio::null())
         .status()?;
     anyhow::ensure!(
