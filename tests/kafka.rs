@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -264,11 +264,7 @@ fn an_idle_partition_does_not_stall_output() {
 
 #[test]
 fn an_unreachable_broker_is_named_and_retried() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let out = tickflow()
         .args([
             "run",
@@ -490,11 +486,7 @@ fn consumer_lag_is_exported() {
         &lines_of(&random_events(47, 20_000, 0, 0)),
     );
     let topic = topic_with(&broker, "lag", 2, &input);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = tickflow()
         .args([
             "run",

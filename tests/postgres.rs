@@ -216,11 +216,7 @@ fn server_unavailable_at_start_is_retried_then_used() {
     let dir = tempfile::tempdir().unwrap();
     let input = busy_input(dir.path(), 5_000, 20);
     // Reserve a port, close it: connections are refused until the forwarder starts.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("postgres://root@127.0.0.1:{port}/test");
     let child = tickflow()
         .args([
@@ -256,11 +252,7 @@ fn server_unavailable_at_start_is_retried_then_used() {
 
 #[test]
 fn server_never_available_fails_clearly_without_the_password() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("postgres://root:hunter2@127.0.0.1:{port}/test");
     let out = generator_into(&url)
         .args(["--pg-connect-timeout", "1s"])
