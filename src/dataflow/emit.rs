@@ -65,7 +65,8 @@ fn write_rows(
         }
     }
     if let Some(pg) = pg {
-        // Bounded messages over a bounded queue bound the rows waiting for the database.
+        // Bounded messages over a bounded queue bound the rows waiting for the database. They
+        // are cut from the end, without copying: the writer keys rows by window, not order.
         while !rows.is_empty() {
             let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
             if pg.send(ToWriter::Rows(tail)).is_err() {
