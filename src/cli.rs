@@ -60,6 +60,10 @@ pub struct ProduceArgs {
     /// Kafka producer setting passed to librdkafka as is; repeatable.
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub kafka_settings: Vec<String>,
+    /// How long to keep trying to reach the Kafka brokers at start, and to wait for the broker
+    /// to acknowledge an event, before failing.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub kafka_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

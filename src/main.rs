@@ -273,6 +273,7 @@ fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
                 (k.trim().to_string(), v.to_string())
             })
             .collect(),
+        connect_timeout: args.kafka_timeout,
         ..Default::default()
     };
     let n = tickflow::produce::produce(&args.to, &spec, &kafka)?;
