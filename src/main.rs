@@ -27,7 +27,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     install_cluster_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if tickflow::cli::is_hostfile_without_value(&e) => {
+            eprintln!("tickflow: error: {}", tickflow::cli::HOSTFILE_NOT_HELP);
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Run(args) => run_command(*args),
         Command::Bench(args) => bench_command(args),
