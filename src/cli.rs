@@ -60,6 +60,10 @@ pub struct ProduceArgs {
     /// Kafka producer setting passed to librdkafka as is; repeatable.
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub kafka_settings: Vec<String>,
+    /// How long to keep trying to reach the Kafka brokers at start, and to wait for the broker
+    /// to acknowledge an event, before failing.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub kafka_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +89,21 @@ pub struct RunArgs {
     pub help: Option<bool>,
 }
 
+/// What `run -h` without a file says: `-h` is timely's hostfile flag, not help.
+pub const HOSTFILE_NOT_HELP: &str =
+    "-h is --hostfile (timely's convention) and needs a file; for help use --help";
+
+/// Whether a command-line error is `-h` (or `--hostfile`) given without its file, as someone
+/// asking for help with `-h` would.
+pub fn is_hostfile_without_value(error: &clap::Error) -> bool {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    matches!(error.kind(), ErrorKind::InvalidValue | ErrorKind::NoEquals)
+        && matches!(
+            error.get(ContextKind::InvalidArg),
+            Some(ContextValue::String(arg)) if arg.starts_with("--hostfile")
+        )
+}
+
 /// timely's process-cluster flags (`-h` is the hostfile, so help is `--help` only).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ClusterArgs {
@@ -106,10 +125,13 @@ pub struct ClusterArgs {
 /// Flags that override the pipeline spec.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PipelineArgs {
-    /// Input: `generator`, `file:PATH`, or `-` for stdin; repeat to read several.
+    /// Input, repeatable: `generator` (synthetic ticks and readings), `file:PATH`, `-` (stdin),
+    /// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`, `socket://HOST:PORT` (connect to a
+    /// producer) or `listen://ADDR:PORT` (accept producers; `listen://:PORT` is loopback).
     #[arg(long = "source", value_name = "URI")]
     pub sources: Vec<String>,
-    /// Output: `stdout`, `file:PATH` or `discard`; repeat for several.
+    /// Output, repeatable: `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB`
+    /// (or `postgresql://`) or a libpq key/value string (`"host=H port=P user=U dbname=D"`).
     #[arg(long = "sink", value_name = "URI")]
     pub sinks: Vec<String>,
     /// Output format of stdout and file sinks.
@@ -335,7 +357,8 @@ impl PipelineArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Input: `generator` (default) or `file:PATH`.
+    /// Input: `generator` (default), `file:PATH` or `kafka://BROKER[,BROKER...]/TOPIC` (read
+    /// to its end).
     #[arg(long, default_value = "generator")]
     pub source: String,
     /// Worker counts to measure, comma-separated.

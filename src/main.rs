@@ -27,7 +27,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     install_cluster_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if tickflow::cli::is_hostfile_without_value(&e) => {
+            eprintln!("tickflow: error: {}", tickflow::cli::HOSTFILE_NOT_HELP);
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Run(args) => run_command(*args),
         Command::Bench(args) => bench_command(args),
@@ -273,6 +280,7 @@ fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
                 (k.trim().to_string(), v.to_string())
             })
             .collect(),
+        connect_timeout: args.kafka_timeout,
         ..Default::default()
     };
     let n = tickflow::produce::produce(&args.to, &spec, &kafka)?;

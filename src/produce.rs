@@ -1,13 +1,14 @@
 //! `tickflow produce`: synthetic ticks or readings as JSON lines, to stdout or a Kafka topic.
 
+mod kafka;
+
 use std::io::Write;
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-
 use crate::event::Record;
-use crate::source::{Generator, GeneratorSpec, Item, KafkaOptions, KafkaSpec, Partition, Poll};
+use crate::source::{
+    Generator, GeneratorSpec, Item, KafkaOptions, KafkaSourceError, KafkaSpec, Partition, Poll,
+};
 
 /// Why producing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,16 @@ pub enum ProduceError {
     Generator(String),
     #[error("Kafka producer: {0}")]
     Kafka(String),
+    #[error(transparent)]
+    KafkaStart(#[from] KafkaSourceError),
+    #[error("{failed} of {sent} events were not delivered to Kafka topic {topic:?} on {brokers}: {first}; check that the brokers are up and the topic accepts writes")]
+    Undelivered {
+        brokers: String,
+        topic: String,
+        sent: u64,
+        failed: u64,
+        first: String,
+    },
     #[error("writing to stdout: {0}")]
     Stdout(std::io::Error),
     #[error("socket: {0}")]
@@ -52,17 +63,31 @@ pub fn encode_record(record: &Record<'_>, out: &mut Vec<u8>) {
 }
 
 /// Produces the generator's records to `to` until `spec.events` (or forever); returns the count.
-pub fn produce(to: &str, spec: &GeneratorSpec, kafka: &KafkaOptions) -> Result<u64, ProduceError> {
+pub fn produce(
+    to: &str,
+    spec: &GeneratorSpec,
+    options: &KafkaOptions,
+) -> Result<u64, ProduceError> {
     spec.validate().map_err(ProduceError::Generator)?;
     let mut generator = Generator::new(spec, 0, 1)
         .ok_or_else(|| ProduceError::Generator("no streams to generate".into()))?;
     if to == "stdout" || to == "-" {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-        let n = run(&mut generator, |line, _key| {
-            stdout.write_all(line).map_err(ProduceError::Stdout)
-        })?;
-        stdout.flush().map_err(ProduceError::Stdout)?;
-        return Ok(n);
+        let mut written = 0u64;
+        let result = run(&mut generator, |line, _key| {
+            stdout.write_all(line).map_err(ProduceError::Stdout)?;
+            written += 1;
+            Ok(())
+        })
+        .and_then(|n| stdout.flush().map(|()| n).map_err(ProduceError::Stdout));
+        return match result {
+            // The reader went away (`tickflow produce | head`): the end of the stream, not a
+            // failure, as for `tickflow run`.
+            Err(ProduceError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Ok(written)
+            }
+            other => other,
+        };
     }
     if let Some(address) = to.strip_prefix("socket://") {
         let mut stream = connect_with_retry(address)?;
@@ -76,44 +101,10 @@ pub fn produce(to: &str, spec: &GeneratorSpec, kafka: &KafkaOptions) -> Result<u
     if let Some(address) = to.strip_prefix("listen://") {
         return serve(address, spec);
     }
-    let Some(k) = to.strip_prefix("kafka://").and_then(KafkaSpec::parse) else {
-        return Err(ProduceError::Target(to.to_string()));
-    };
-    let [topic] = k.topics.as_slice() else {
-        return Err(ProduceError::Target(format!(
-            "{to} (name exactly one topic)"
-        )));
-    };
-    let mut config = rdkafka::ClientConfig::new();
-    config
-        .set("bootstrap.servers", &k.brokers)
-        // Throughput over latency: batch for up to 5 ms.
-        .set("linger.ms", "5");
-    for (key, value) in &kafka.settings {
-        config.set(key, value);
+    match to.strip_prefix("kafka://").and_then(KafkaSpec::parse) {
+        Some(k) => kafka::produce(&k, &mut generator, options),
+        None => Err(ProduceError::Target(to.to_string())),
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = config
-        .create()
-        .map_err(|e| ProduceError::Kafka(e.to_string()))?;
-    let result = run(&mut generator, |line, key| {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let mut record = BaseRecord::to(topic).key(key).payload(line);
-        loop {
-            match producer.send(record) {
-                Ok(()) => return Ok(()),
-                // The local queue is full: wait for the broker to take some.
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => return Err(ProduceError::Kafka(e.to_string())),
-            }
-        }
-    });
-    producer
-        .flush(Duration::from_secs(60))
-        .map_err(|e| ProduceError::Kafka(format!("flushing: {e}")))?;
-    result
 }
 
 /// Connects to a collector, retrying with capped backoff for up to 30 s.
@@ -133,8 +124,15 @@ fn connect_with_retry(address: &str) -> Result<std::net::TcpStream, ProduceError
     }
 }
 
+/// How often a bounded server (`--events`) looks for clients that have finished.
+const FINISHED_POLL: Duration = Duration::from_millis(20);
+
 /// Serves the generated stream to every client that connects, each on its own thread (as the
-/// older Python servers did); runs until the process is stopped.
+/// older Python servers did).
+///
+/// Without `--events` it serves until the process is stopped. With `--events`, once a client
+/// has connected, it stops as soon as every client that connected has been sent the events (or
+/// has gone), closing the connections; it returns the events sent to all clients together.
 fn serve(address: &str, spec: &GeneratorSpec) -> Result<u64, ProduceError> {
     let address = if address.starts_with(':') {
         format!("127.0.0.1{address}")
@@ -149,31 +147,65 @@ fn serve(address: &str, spec: &GeneratorSpec) -> Result<u64, ProduceError> {
             .local_addr()
             .map_err(|e| ProduceError::Socket(e.to_string()))?
     );
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let spec = spec.clone();
-        std::thread::spawn(move || {
-            // A client that stops reading is dropped after a while instead of held forever.
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-            let peer = stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let Some(mut generator) = Generator::new(&spec, 0, 1) else {
-                return;
-            };
-            let sent = run(&mut generator, |line, _key| {
-                stream
-                    .write_all(line)
-                    .map_err(|e| ProduceError::Socket(e.to_string()))
-            });
-            match sent {
-                Ok(n) => eprintln!("tickflow: sent {n} events to {peer}"),
-                Err(e) => eprintln!("tickflow: client {peer} gone: {e}"),
+    // A bounded server must notice finished clients while no one connects.
+    let bounded = spec.events.is_some();
+    listener
+        .set_nonblocking(bounded)
+        .map_err(|e| ProduceError::Socket(format!("listen://{address}: {e}")))?;
+    let (finished_tx, finished) = std::sync::mpsc::channel::<u64>();
+    let (mut serving, mut served, mut total) = (0usize, 0usize, 0u64);
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                serving += 1;
+                let spec = spec.clone();
+                let finished_tx = finished_tx.clone();
+                std::thread::spawn(move || {
+                    let sent = serve_client(stream, &peer.to_string(), &spec);
+                    let _ = finished_tx.send(sent);
+                });
             }
-        });
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Decided right after finding no client waiting to be accepted.
+                if served > 0 && serving == 0 {
+                    return Ok(total);
+                }
+                if let Ok(sent) = finished.recv_timeout(FINISHED_POLL) {
+                    serving -= 1;
+                    served += 1;
+                    total += sent;
+                }
+            }
+            // A connection that failed before it was accepted is that client's problem.
+            Err(_) => std::thread::sleep(FINISHED_POLL),
+        }
     }
-    Ok(0)
+}
+
+/// Sends one client the whole stream; returns how many events it took.
+fn serve_client(mut stream: std::net::TcpStream, peer: &str, spec: &GeneratorSpec) -> u64 {
+    // Accepted sockets must block, whatever the listener does.
+    let _ = stream.set_nonblocking(false);
+    // A client that stops reading is dropped after a while instead of held forever.
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+    let Some(mut generator) = Generator::new(spec, 0, 1) else {
+        return 0;
+    };
+    let sent = run(&mut generator, |line, _key| {
+        stream
+            .write_all(line)
+            .map_err(|e| ProduceError::Socket(e.to_string()))
+    });
+    match sent {
+        Ok(n) => {
+            eprintln!("tickflow: sent {n} events to {peer}");
+            n
+        }
+        Err(e) => {
+            eprintln!("tickflow: client {peer} gone: {e}");
+            0
+        }
+    }
 }
 
 fn run(

@@ -300,6 +300,48 @@ fn a_missing_topic_is_a_clear_error() {
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
 
+/// `tickflow produce` to Kafka with `ARGS`, three events: its exit status and stderr.
+fn produce_three(to: &str, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let out = tickflow()
+        .args(["produce", "--to", to, "--events", "3", "--rate", "0"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn produce_to_a_missing_topic_fails_naming_it() {
+    let Some(broker) = broker() else { return };
+    let topic = unique_topic("produce-none");
+    let (status, stderr) = produce_three(&format!("kafka://{broker}/{topic}"), &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Kafka topic {topic:?} does not exist on {broker}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("produced"), "{stderr}");
+}
+
+#[test]
+fn produce_to_an_unreachable_broker_fails_naming_it() {
+    let port = free_port();
+    let (status, stderr) = produce_three(
+        &format!("kafka://127.0.0.1:{port}/ticks"),
+        &["--kafka-timeout", "2s"],
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach Kafka brokers 127.0.0.1:{port} within"
+        )),
+        "{stderr}"
+    );
+}
+
 /// kill -9 at several moments while reading a topic into PostgreSQL, restarting each time:
 /// the tables equal an uninterrupted run, and the consumer group's offsets follow the commits.
 #[test]

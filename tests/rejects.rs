@@ -143,3 +143,59 @@ fn reject_line_numbers_are_absolute_in_every_file_split() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// Input that is not one record per line (CSV here) still gives one reject per line, and one
+/// warning, early, saying what it looks like and what tickflow reads, whatever the workers.
+#[test]
+fn a_source_whose_first_lines_are_all_rejected_gets_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = vec!["timestamp,stock_code,price,volume".to_string()];
+    lines.extend((0..2_000).map(|i| format!("{},SYM{},1.5,10", iso(T0 + i * 10), i % 7)));
+    let csv = write_lines(dir.path(), "ticks.csv", &lines);
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = run_ok(&[
+        "--source",
+        &file_uri(&csv),
+        "-w",
+        "2",
+        "--rejects",
+        &rejects.display().to_string(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = format!(
+        "tickflow: warning: the first 5 lines of {} were all rejected; they look like CSV (header \"timestamp,stock_code,price,volume\"); tickflow reads one JSON object or Python dict literal per line, e.g. {{\"timestamp\": ",
+        file_uri(&csv.canonicalize().unwrap())
+    );
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("tickflow: warning:").count(), 1, "{stderr}");
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(
+        written.lines().count(),
+        2_001,
+        "every line is still a reject"
+    );
+
+    // Pretty-printed JSON on stdin: named as such.
+    let pretty = "[\n  {\n    \"timestamp\": 1763631000,\n    \"value\": 1.0,\n    \"category\": \"A\"\n  }\n]\n";
+    let mut child = tickflow()
+        .args(["run", "--source", "-", "--quiet", "--rejects", "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), pretty.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("the first 5 lines of stdin were all rejected; they look like a JSON array"),
+        "{stderr}"
+    );
+
+    // Good input: no warning.
+    let good = write_lines(dir.path(), "good.jsonl", &[tick_line(T0, "A", 1.0, 1)]);
+    let out = run_ok(&["--source", &file_uri(&good), "--quiet"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}

@@ -179,3 +179,25 @@ fn ctrl_c_flushes_open_windows_and_exits_zero() {
         "{stderr}"
     );
 }
+
+/// A directory or a missing file is a failed run naming the path, before anything is read.
+#[test]
+fn a_directory_or_a_missing_file_fails_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.jsonl");
+    for (path, why) in [
+        (dir.path().to_path_buf(), "is a directory"),
+        (missing.clone(), "No such file"),
+    ] {
+        let out = tickflow()
+            .args(["run", "--source", &file_uri(&path), "--quiet"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{path:?}: {stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}

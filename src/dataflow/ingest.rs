@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 
+use super::first_lines::FirstLines;
 use super::progress::{all_windows_below, PartitionKey, PartitionProgress, Resume};
 use super::{Combiner, Partial, Shared};
 use crate::config::Pipeline;
@@ -46,6 +47,10 @@ struct Open {
     done: bool,
     /// The last poll found nothing to read.
     waiting: bool,
+    /// Non-blank lines read so far.
+    lines_read: u64,
+    /// Whether its first lines are all rejects (see `first_lines.rs`).
+    first_lines: FirstLines,
 }
 
 impl Open {
@@ -66,6 +71,8 @@ impl Open {
             progress,
             done: false,
             waiting: false,
+            lines_read: 0,
+            first_lines: FirstLines::default(),
         }
     }
 }
@@ -265,10 +272,25 @@ impl Ingest {
                     part.waiting = true;
                     nap = nap.min(wait);
                 }
-                Poll::Done => part.done = true,
+                Poll::Done => {
+                    part.done = true;
+                    if let Some(e) = part.reader.failure() {
+                        shared.fail(e.to_string());
+                    }
+                }
             }
+            let lines = self.counts.records_in - before;
             if !self.pending_rejects.is_empty() {
                 self.resolve_rejects(index);
+            }
+            let part = &mut self.partitions[index];
+            part.lines_read += lines;
+            let source = part.reader.source();
+            if let Some(warning) =
+                part.first_lines
+                    .check(source, part.lines_read, part.done, &pipeline.fields)
+            {
+                eprintln!("{warning}");
             }
         }
         // Rejects go out before progress is published, so the writer always holds a reject
@@ -347,6 +369,7 @@ impl Ingest {
         for r in self.pending_rejects.drain(..) {
             self.counts.rejects[r.rejection.kind as usize] += 1;
             let line = part.reader.absolute_line(r.position);
+            part.first_lines.rejected(line, &r.rejection, &r.raw);
             if self.shared.rejects.is_some() {
                 encode_reject(
                     &RejectRecord {

@@ -3,6 +3,7 @@
 mod aggregate;
 mod combine;
 mod emit;
+mod first_lines;
 mod gossip;
 mod ingest;
 mod partial;
@@ -169,7 +170,17 @@ pub fn run(
             };
             // An absolute path names the partition the same way from any working directory.
             let absolute = std::fs::canonicalize(&path).map_err(unusable)?;
-            std::fs::File::open(&absolute).map_err(unusable)?;
+            let file = std::fs::File::open(&absolute).map_err(unusable)?;
+            // Linux opens a directory for reading; only the first read fails.
+            if file.metadata().map_err(unusable)?.is_dir() {
+                return Err(RunError::Source {
+                    source_name,
+                    message: format!(
+                        "{} is a directory; name a file (repeat --source for several files)",
+                        absolute.display()
+                    ),
+                });
+            }
             *path = absolute;
         }
     }

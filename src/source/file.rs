@@ -27,6 +27,8 @@ pub struct FileSplit {
     done: bool,
     /// Lines before `start`, counted on first need (only rejects need absolute line numbers).
     lines_before: Option<u64>,
+    /// The read error that ended the split early, until the reader takes it.
+    failed: Option<SourceError>,
 }
 
 impl FileSplit {
@@ -83,6 +85,7 @@ impl FileSplit {
             buf: vec![0; CHUNK],
             done: start >= end,
             lines_before: None,
+            failed: None,
         })
     }
 
@@ -145,8 +148,12 @@ impl Partition for FileSplit {
                 self.done = past_end;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::error!(path = %self.path, error = %e, "read failed; ending this split");
+            Err(error) => {
+                self.failed = Some(SourceError::Read {
+                    path: self.path.clone(),
+                    offset: self.splitter.line_start(),
+                    error,
+                });
                 self.done = true;
             }
         }
@@ -159,6 +166,10 @@ impl Partition for FileSplit {
 
     fn position(&self) -> u64 {
         self.splitter.line_start()
+    }
+
+    fn failure(&mut self) -> Option<SourceError> {
+        self.failed.take()
     }
 
     fn absolute_line(&mut self, position: Position) -> u64 {
@@ -207,5 +218,24 @@ mod tests {
             }
             assert_eq!(got, want, "{splits} splits");
         }
+    }
+
+    /// A read error ends the split with the error kept for the run to fail with, naming the
+    /// path (a directory opens on Linux; only reading it fails).
+    #[test]
+    fn a_read_error_is_kept_for_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "x\n").unwrap();
+        let mut split =
+            FileSplit::open(dir.path(), "t".into(), 0, 1, 1 << 20, None).expect("opens");
+        assert!(!split.done, "a directory with an entry has a size");
+        assert_eq!(split.poll(&mut |_| {}), Poll::Done);
+        let failure = split.failure().expect("the read error").to_string();
+        assert!(
+            failure.contains(&dir.path().display().to_string()),
+            "{failure}"
+        );
+        assert!(failure.contains("failed at byte 0"), "{failure}");
+        assert!(split.failure().is_none(), "taken once");
     }
 }

@@ -155,6 +155,12 @@ pub trait Partition {
     fn caught_up(&self) -> bool {
         true
     }
+
+    /// Why a partition that said `Poll::Done` ended before its input did (a read error); the
+    /// run then fails with it instead of passing for complete.
+    fn failure(&mut self) -> Option<SourceError> {
+        None
+    }
 }
 
 /// An error opening a source.
@@ -162,6 +168,12 @@ pub trait Partition {
 pub enum SourceError {
     #[error("cannot open {path}: {error}; check the path and permissions")]
     Open { path: String, error: std::io::Error },
+    #[error("reading {path} failed at byte {offset}: {error}; the input was not read to its end")]
+    Read {
+        path: String,
+        offset: u64,
+        error: std::io::Error,
+    },
     #[error(transparent)]
     Kafka(#[from] KafkaSourceError),
 }
