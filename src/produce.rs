@@ -109,19 +109,14 @@ pub fn produce(
 
 /// Connects to a collector, retrying with capped backoff for up to 30 s.
 fn connect_with_retry(address: &str) -> Result<std::net::TcpStream, ProduceError> {
-    let started = std::time::Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match std::net::TcpStream::connect(address) {
-            Ok(s) => return Ok(s),
-            Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                eprintln!("tickflow: cannot connect to socket://{address} ({e}); retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(ProduceError::Socket(format!("socket://{address}: {e}"))),
-        }
-    }
+    let patience = Duration::from_secs(30);
+    crate::retry::retry(
+        crate::retry::RetryPolicy::for_up_to(patience),
+        || std::net::TcpStream::connect(address),
+        |_| true,
+        |e, _| eprintln!("tickflow: cannot connect to socket://{address} ({e}); retrying"),
+    )
+    .map_err(|e| ProduceError::Socket(format!("socket://{address}: {}", e.into_inner())))
 }
 
 /// How often a bounded server (`--events`) looks for clients that have finished.

@@ -1,4 +1,4 @@
-//! The results tickflow emits: one row per key and window.
+//! What sinks receive: one row per key and window, and the rejected input lines.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,4 +38,20 @@ impl WindowRow {
             WindowRow::SymbolAverage { end, .. } | WindowRow::CategoryMean { end, .. } => *end,
         }
     }
+}
+
+/// A rejected input line, as durable sinks store it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RejectRow {
+    /// The source as the user named it (with the run's start time for sources read afresh).
+    pub source: String,
+    pub partition: usize,
+    /// Byte offset (files, sockets) or message offset (Kafka): unique within the partition.
+    pub position: u64,
+    pub line: u64,
+    pub received_at: std::time::SystemTime,
+    /// A stable reason code (`late`, `malformed`, ...).
+    pub reason: &'static str,
+    pub detail: String,
+    pub raw: String,
 }

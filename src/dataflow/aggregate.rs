@@ -1,14 +1,15 @@
 //! The window operator: merges partials per key and emits each window once it is complete.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
-use super::{Partial, Shared};
+use super::Partial;
 use crate::event::{EventTime, RejectKind};
+use crate::metrics::Metrics;
 use crate::row::WindowRow;
 use crate::window::{ReadingAgg, SlidingWindows, TickAgg, WindowSpec, LAST_WINDOW};
 
@@ -17,18 +18,32 @@ use crate::window::{ReadingAgg, SlidingWindows, TickAgg, WindowSpec, LAST_WINDOW
 /// holds a slice of rows, not all of them.
 const ROWS_PER_ACTIVATION: usize = 65_536;
 
-/// Extension trait: `partials.windows(shared)`.
+/// Extension trait: `partials.windows(spec, resume_below, in_flight, metrics)`.
 pub trait Windows<'s> {
     /// Routes partials by key and emits one row per key and complete non-empty window.
     ///
     /// Rows are sent at their window's end time, so this operator's output frontier says which
     /// windows are final: every row with `window_end < frontier` has been sent.
-    fn windows(self, shared: Arc<Shared>) -> Stream<'s, u64, Vec<WindowRow>>;
+    ///
+    /// `resume_below`: after a restart, windows ending below it were committed and are not
+    /// emitted again. `in_flight` counts partials sent by sources and not yet taken in here.
+    fn windows(
+        self,
+        spec: WindowSpec,
+        resume_below: Option<u64>,
+        in_flight: Arc<AtomicI64>,
+        metrics: Arc<Metrics>,
+    ) -> Stream<'s, u64, Vec<WindowRow>>;
 }
 
 impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
-    fn windows(self, shared: Arc<Shared>) -> Stream<'s, u64, Vec<WindowRow>> {
-        let spec = shared.pipeline.window;
+    fn windows(
+        self,
+        spec: WindowSpec,
+        resume_below: Option<u64>,
+        in_flight: Arc<AtomicI64>,
+        metrics: Arc<Metrics>,
+    ) -> Stream<'s, u64, Vec<WindowRow>> {
         let route = Exchange::new(|p: &Partial| p.route());
         let scope = self.scope();
         let worker = scope.index();
@@ -36,14 +51,13 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
             let activator = scope.activator_for(info.address.clone());
             let mut ticks = SlidingWindows::<String, TickAgg>::new(spec);
             let mut readings = SlidingWindows::<String, ReadingAgg>::new(spec);
-            if let Some(restart) = &shared.restart {
-                ticks.resume_below(restart.committed_below);
-                readings.resume_below(restart.committed_below);
+            if let Some(below) = resume_below {
+                ticks.resume_below(below);
+                readings.resume_below(below);
             }
             let mut cap = Some(cap);
             move |(input, frontier), output| {
-                let _busy =
-                    super::ingest::BusyTimer(&shared.metrics, worker, std::time::Instant::now());
+                let _busy = super::ingest::BusyTimer(&metrics, worker, std::time::Instant::now());
                 let (mut received, mut refused) = (0i64, 0u64);
                 input.for_each_time(|_time, data| {
                     for partial in data.flat_map(|d| d.drain(..)) {
@@ -60,12 +74,12 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                     }
                 });
                 if received > 0 {
-                    shared.in_flight.fetch_sub(received, Relaxed);
+                    in_flight.fetch_sub(received, Relaxed);
                 }
                 if refused > 0 {
                     // Sources decide lateness before this point; count anything that slips by.
                     tracing::warn!(refused, "partials arrived for windows already emitted");
-                    shared.metrics.add_rejects(RejectKind::Late, refused);
+                    metrics.add_rejects(RejectKind::Late, refused);
                 }
                 let Some(held) = cap.as_mut() else {
                     return;
@@ -90,10 +104,7 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                         .emit_through_window(k, |c, k, a| rows.push(category_row(&spec, c, k, a)));
                     let end = spec.end(k).0;
                     budget = budget.saturating_sub(rows.len().max(1));
-                    shared
-                        .metrics
-                        .windows_out
-                        .fetch_add(rows.len() as u64, Relaxed);
+                    metrics.windows_out.fetch_add(rows.len() as u64, Relaxed);
                     if !rows.is_empty() {
                         output
                             .session(&held.delayed(&end))

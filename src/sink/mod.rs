@@ -1,6 +1,7 @@
 //! Where results and rejects go.
 
 mod encode;
+mod interface;
 pub mod postgres;
 mod rejects;
 mod text;
@@ -9,6 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use encode::{encode, Format, CSV_HEADER};
+pub use interface::{Sink, Sinks};
 pub use rejects::{encode_reject, RejectRecord, RejectSink};
 pub use text::TextSink;
 
@@ -69,6 +71,11 @@ pub enum SinkError {
     Create { path: String, error: std::io::Error },
     #[error("writing results to {sink} failed: {error}")]
     Write { sink: String, error: std::io::Error },
+    /// A sink's committer stopped; why is reported when the sink finishes.
+    #[error("{0} stopped accepting results")]
+    Stopped(String),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
 }
 
 impl SinkError {

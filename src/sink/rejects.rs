@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::SinkError;
+use super::{Sink, SinkError};
+use crate::delivery::DeliveryStats;
+use crate::event::EventTime;
+use crate::row::{RejectRow, WindowRow};
 
 /// One rejected record, as written (one JSON object a line).
 #[derive(Debug, Clone, Serialize)]
@@ -81,4 +84,46 @@ impl RejectSink {
 pub fn encode_reject(record: &RejectRecord<'_>, out: &mut Vec<u8>) {
     serde_json::to_writer(&mut *out, record).expect("serializing to a Vec cannot fail");
     out.push(b'\n');
+}
+
+impl Sink for RejectSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn rows(&self, _worker: usize, _rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn wants_rejects(&self) -> bool {
+        true
+    }
+
+    fn rejects(&self, rejects: &[RejectRow]) -> Result<(), SinkError> {
+        let mut out = Vec::new();
+        for r in rejects {
+            let received_at = r
+                .received_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            encode_reject(
+                &RejectRecord {
+                    source: &r.source,
+                    partition: r.partition,
+                    line: r.line,
+                    offset: r.position,
+                    received_at: EventTime(received_at).to_string(),
+                    reason: r.reason,
+                    detail: &r.detail,
+                    raw: &r.raw,
+                },
+                &mut out,
+            );
+        }
+        self.write_encoded(&out)
+    }
+
+    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
+        self.flush().map(|()| None)
+    }
 }

@@ -4,8 +4,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::Mutex;
 
-use super::{encode, Format, SinkError, SinkSpec, CSV_HEADER};
+use super::{encode, Format, Sink, SinkError, SinkSpec, CSV_HEADER};
+use crate::delivery::DeliveryStats;
 use crate::row::WindowRow;
+
+thread_local! {
+    /// Each worker encodes into its own buffer, then writes it whole.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// A text sink shared by all workers of a process; each worker writes whole batches.
 pub struct TextSink {
@@ -79,5 +85,24 @@ impl TextSink {
             sink: self.name.clone(),
             error,
         })
+    }
+}
+
+impl Sink for TextSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Each batch is written whole and flushed, so results are never held back.
+    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
+        if self.out.is_none() {
+            return Ok(());
+        }
+        SCRATCH.with_borrow_mut(|scratch| self.write_rows(rows.iter(), scratch))?;
+        self.flush()
+    }
+
+    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
+        self.flush().map(|()| None)
     }
 }

@@ -114,7 +114,7 @@ pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
 /// Why a Kafka source cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSourceError {
-    #[error("cannot reach Kafka brokers {brokers} within {waited:?}: {message}; are they running and reachable?")]
+    #[error("cannot reach Kafka brokers {brokers} within {}: {message}; are they running and reachable?", crate::units::human(*.waited))]
     Unreachable {
         brokers: String,
         waited: Duration,
@@ -164,15 +164,18 @@ pub fn list_partitions(
         .create()
         .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
     let patience = options.connect_timeout;
-    let started = Instant::now();
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = crate::retry::RetryPolicy {
+        first: Duration::from_millis(200),
+        ..crate::retry::RetryPolicy::for_up_to(patience)
+    }
+    .start();
     let mut warned = false;
     let mut out = Vec::new();
     for topic in &spec.topics {
         loop {
-            let remaining = patience.saturating_sub(started.elapsed());
+            let remaining = patience.saturating_sub(backoff.elapsed());
             let attempt = remaining.clamp(Duration::from_millis(500), Duration::from_secs(5));
-            match consumer.fetch_metadata(Some(topic), attempt) {
+            let failure = match consumer.fetch_metadata(Some(topic), attempt) {
                 Ok(metadata) => {
                     let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
                         return Err(KafkaSourceError::NoTopic {
@@ -190,9 +193,7 @@ pub fn list_partitions(
                             topic: topic.clone(),
                         });
                     }
-                    if t.partitions().is_empty() {
-                        // Metadata not ready yet (a topic being created): ask again.
-                    } else {
+                    if !t.partitions().is_empty() {
                         let mut parts: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
                         parts.sort_unstable();
                         out.extend(parts.into_iter().map(|partition| TopicPartition {
@@ -201,26 +202,28 @@ pub fn list_partitions(
                         }));
                         break;
                     }
+                    // Metadata not ready yet (a topic being created): ask again.
+                    format!("the brokers list no partitions of topic {topic:?} yet")
                 }
                 Err(e) => {
                     if !warned {
                         eprintln!(
-                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {patience:?}",
-                            spec.brokers
+                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {}",
+                            spec.brokers,
+                            crate::units::human(patience)
                         );
                         warned = true;
                     }
-                    if started.elapsed() + backoff > patience {
-                        return Err(KafkaSourceError::Unreachable {
-                            brokers: spec.brokers.clone(),
-                            waited: started.elapsed(),
-                            message: e.to_string(),
-                        });
-                    }
+                    e.to_string()
                 }
+            };
+            if !backoff.wait() {
+                return Err(KafkaSourceError::Unreachable {
+                    brokers: spec.brokers.clone(),
+                    waited: backoff.elapsed(),
+                    message: failure,
+                });
             }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
     Ok(out)
@@ -500,15 +503,14 @@ pub struct WorkerKafka {
 }
 
 impl WorkerKafka {
-    /// Opens this worker's partitions of `listed` (the partitions at start-up).
-    #[allow(clippy::too_many_arguments)]
+    /// Opens the partitions of `listed` (the partitions at start-up) that the assignment rule
+    /// gives `worker` out of `workers`.
     pub fn open(
         spec: &KafkaSpec,
         options: &KafkaOptions,
         listed: &[TopicPartition],
         watch: Option<Arc<PartitionWatch>>,
-        worker: usize,
-        workers: usize,
+        (worker, workers): (usize, usize),
         max_message: usize,
         resume_at: &dyn Fn(&str, usize) -> Option<u64>,
     ) -> Result<(Vec<KafkaPartition>, WorkerKafka), KafkaSourceError> {

@@ -8,6 +8,7 @@ mod file;
 mod generator;
 mod kafka;
 mod lines;
+mod prepared;
 mod socket;
 mod stdin;
 
@@ -24,6 +25,7 @@ pub use kafka::{
     TopicPartition,
 };
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
+pub use prepared::{prepare, PreparedSources, SourceSettings};
 pub use socket::{Listener, ListenerShare};
 pub use stdin::Stdin;
 
@@ -168,112 +170,23 @@ pub trait Partition {
 pub enum SourceError {
     #[error("cannot open {path}: {error}; check the path and permissions")]
     Open { path: String, error: std::io::Error },
+    #[error(
+        "cannot read {path}: it is a directory; name a file (repeat --source for several files)"
+    )]
+    Directory { path: String },
     #[error("reading {path} failed at byte {offset}: {error}; the input was not read to its end")]
     Read {
         path: String,
         offset: u64,
         error: std::io::Error,
     },
+    #[error("cannot listen on {address}: {error}")]
+    Listen {
+        address: String,
+        error: std::io::Error,
+    },
     #[error(transparent)]
     Kafka(#[from] KafkaSourceError),
-}
-
-/// Everything a worker needs to open its partitions.
-#[derive(Clone, Debug)]
-pub struct SourceOptions {
-    pub generator: GeneratorSpec,
-    pub max_line_bytes: usize,
-    pub kafka: KafkaOptions,
-    /// The partitions of each Kafka source, listed at start-up, in `sources` order.
-    pub kafka_partitions: Vec<Vec<TopicPartition>>,
-    /// Each Kafka source's watch for partitions added while running, in `sources` order.
-    pub kafka_watches: Vec<Option<std::sync::Arc<PartitionWatch>>>,
-    /// The bound listener of each `listen://` source, in `sources` order.
-    pub listeners: Vec<std::sync::Arc<Listener>>,
-    /// End sources at the end of their input (socket: when the server closes).
-    pub exit_at_end: bool,
-    /// Set when the run is stopping; reconnecting threads give up.
-    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// Opens the partitions of `specs` that belong to `worker` out of `workers`.
-///
-/// `wake` is called from other threads (stdin's reader) when input arrives.
-/// `resume_at(source, index)` gives the offset a replayable partition continues from.
-pub fn open_partitions(
-    specs: &[SourceSpec],
-    options: &SourceOptions,
-    worker: usize,
-    workers: usize,
-    wake: impl Fn() + Send + Sync + Clone + 'static,
-    resume_at: &dyn Fn(&str, usize) -> Option<u64>,
-) -> Result<Opened, SourceError> {
-    let mut parts: Vec<Box<dyn Partition>> = Vec::new();
-    let mut discover: Vec<Box<dyn Discover>> = Vec::new();
-    let mut kafka_lists = options.kafka_partitions.iter();
-    let mut kafka_watches = options.kafka_watches.iter();
-    let mut listeners = options.listeners.iter();
-    for spec in specs {
-        match spec {
-            SourceSpec::Kafka(k) => {
-                let listed = kafka_lists.next().map_or(&[][..], Vec::as_slice);
-                let watch = kafka_watches.next().cloned().flatten();
-                let (opened, share) = kafka::WorkerKafka::open(
-                    k,
-                    &options.kafka,
-                    listed,
-                    watch,
-                    worker,
-                    workers,
-                    options.max_line_bytes,
-                    resume_at,
-                )?;
-                parts.extend(
-                    opened
-                        .into_iter()
-                        .map(|p| Box::new(p) as Box<dyn Partition>),
-                );
-                if !share.finished() {
-                    discover.push(Box::new(share));
-                }
-            }
-            SourceSpec::Generator => {
-                if let Some(g) = Generator::new(&options.generator, worker, workers) {
-                    parts.push(Box::new(g));
-                }
-            }
-            SourceSpec::File(path) => {
-                let name = spec.to_string();
-                let resume = resume_at(&name, worker);
-                parts.push(Box::new(FileSplit::open(
-                    path,
-                    name,
-                    worker,
-                    workers,
-                    options.max_line_bytes,
-                    resume,
-                )?))
-            }
-            SourceSpec::Stdin if worker == 0 => {
-                parts.push(Box::new(Stdin::spawn(options.max_line_bytes, wake.clone())))
-            }
-            SourceSpec::Stdin => {}
-            SourceSpec::Socket(address) if worker == 0 => parts.push(Box::new(socket::connect(
-                address,
-                options.max_line_bytes,
-                options.exit_at_end,
-                options.stop.clone(),
-                wake.clone(),
-            ))),
-            SourceSpec::Socket(_) => {}
-            SourceSpec::Listen(_) => {
-                if let Some(listener) = listeners.next() {
-                    discover.push(Box::new(listener.for_worker(worker)));
-                }
-            }
-        }
-    }
-    Ok((parts, discover))
 }
 
 #[cfg(test)]

@@ -141,12 +141,12 @@ pub fn connect(
     std::thread::Builder::new()
         .name("tickflow-socket".into())
         .spawn(move || {
-            let mut backoff = Duration::from_millis(100);
+            let mut backoff = crate::retry::RetryPolicy::forever().start();
             let mut warned = false;
             while !stop.load(Ordering::Relaxed) {
                 match TcpStream::connect(&target) {
                     Ok(stream) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         warned = false;
                         if !read_into(stream, &tx, &wake) || exit_at_end {
                             break;
@@ -159,8 +159,7 @@ pub fn connect(
                             );
                             warned = true;
                         }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        backoff.wait();
                     }
                 }
             }

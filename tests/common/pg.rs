@@ -21,7 +21,8 @@ pub fn pg() -> Option<Client> {
     }
 }
 
-/// A schema of this test's own; schemas of earlier runs of the same test are dropped.
+/// A schema of this test's own; schemas that earlier runs of the same test left behind are
+/// dropped, but not those of a run still going (test suites of two checkouts may share a server).
 pub fn fresh_schema(client: &mut Client, tag: &str) -> String {
     let old: Vec<String> = client
         .query(
@@ -30,7 +31,11 @@ pub fn fresh_schema(client: &mut Client, tag: &str) -> String {
         )
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.get::<_, String>(0))
+        .filter(|schema| {
+            let pid = schema.rsplit('_').next().unwrap_or("");
+            !std::path::Path::new("/proc").join(pid).exists()
+        })
         .collect();
     for schema in old {
         client

@@ -1,17 +1,22 @@
 //! The PostgreSQL sink: batched idempotent upserts, one transaction per committed frontier.
 
+mod connect;
+mod copy;
 mod schema;
+mod sink;
+mod store;
 mod target;
-mod writer;
 
+pub use connect::connect;
 pub use schema::{validate_identifier, Tables};
+pub use sink::{PgSink, PgSinkOptions};
+pub use store::{PgStore, StoreScope};
 pub use target::{is_postgres_uri, redact, Target, TargetError};
-pub use writer::{connect, AfterCommit, PgSink, PgSinkOptions, RejectRow, ToWriter, WriterStats};
 
 /// Why the PostgreSQL sink stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("cannot connect to {target} within {waited:?}: {message}; is the server running and reachable?")]
+    #[error("cannot connect to {target} within {}: {message}; is the server running and reachable?", crate::units::human(*.waited))]
     Connect {
         target: String,
         waited: std::time::Duration,
@@ -23,20 +28,13 @@ pub enum PgError {
         message: String,
         /// The failure may pass if retried (a lost connection, a server restart).
         transient: bool,
+        /// The server's SQLSTATE, when it answered.
+        code: Option<String>,
     },
     #[error("table {table} exists with an incompatible shape: {problems}; drop or rename it, or configure other table names in the spec's [postgres] section")]
     Shape { table: String, problems: String },
-    #[error("pipeline {pipeline:?} was committed with {saved} input splits (workers), this run has {now}; run with -w {saved}, or pass --restart to start over")]
-    Splits {
-        pipeline: String,
-        saved: i32,
-        now: usize,
-    },
-    #[error("giving up on PostgreSQL after {waited:?} of retries: {message}")]
-    GaveUp {
-        waited: std::time::Duration,
-        message: String,
-    },
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
 }
 
 impl PgError {
@@ -55,7 +53,14 @@ impl PgError {
             statement,
             message: redact(&describe(&e)),
             transient: is_transient(&e),
+            code: e.code().map(|c| c.code().to_string()),
         }
+    }
+
+    /// A row with the same key is already in a table.
+    pub fn is_unique_violation(&self) -> bool {
+        let unique = postgres::error::SqlState::UNIQUE_VIOLATION;
+        matches!(self, PgError::Statement { code: Some(c), .. } if c == unique.code())
     }
 
     /// Whether retrying may succeed.

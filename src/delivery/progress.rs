@@ -1,4 +1,4 @@
-//! Where each input partition would resume after a commit: the sources' half of exactly-once.
+//! Where each input partition would resume after a commit: the sources' half of the protocol.
 //!
 //! How it works:
 //! 1. A commit writes every window ending below a frontier `F` (the sink's input frontier).
@@ -117,14 +117,6 @@ impl ProgressBook {
         points.sort_by(|a, b| a.0.cmp(&b.0));
         points
     }
-}
-
-/// What a pipeline committed before: where a restart begins.
-#[derive(Clone, Debug, Default)]
-pub struct Restart {
-    /// Every window ending below this was committed.
-    pub committed_below: u64,
-    pub partitions: HashMap<PartitionKey, Resume>,
 }
 
 #[cfg(test)]

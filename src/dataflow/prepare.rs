@@ -1,0 +1,205 @@
+//! Everything a run does before its workers start: sources prepared, sinks opened, saved
+//! progress read, so that a bad setting fails at once and nothing half-starts.
+
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::gossip::WatermarkBoard;
+use super::{per_process, Cluster, IngestContext, IngestSettings, Resumption, RunControl};
+use super::{RunError, RunOptions};
+use crate::config::Pipeline;
+use crate::delivery::{AfterCommit, ProgressBook, Restart};
+use crate::metrics::{Metrics, MetricsServer};
+use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
+use crate::sink::{RejectSink, Sink, SinkSpec, Sinks, TextSink};
+use crate::source::{GroupCommitter, KafkaSpec, SourceSettings, SourceSpec};
+use crate::window::WindowSpec;
+
+/// Rows a PostgreSQL commit takes at most (a backlog is committed in slices of this size).
+const MAX_BATCH_ROWS: usize = 100_000;
+
+/// A pipeline ready to run in this process.
+pub struct PreparedRun {
+    pub(super) ingest: Arc<IngestContext>,
+    pub(super) window: WindowSpec,
+    /// After a restart: windows ending below this were committed by an earlier run.
+    pub(super) resume_below: Option<u64>,
+    pub(super) workers: usize,
+    pub(super) cluster: Option<Cluster>,
+    pub(super) progress: Option<Duration>,
+    /// Serves `/metrics` for as long as the run lasts.
+    pub(super) _metrics_server: Option<MetricsServer>,
+}
+
+/// Prepares `pipeline` to run: checks and prepares its sources, opens its sinks (creating
+/// PostgreSQL tables, reading saved progress) and starts the metrics endpoint.
+pub fn prepare(
+    mut pipeline: Pipeline,
+    options: RunOptions,
+    shutdown: Arc<AtomicBool>,
+) -> Result<PreparedRun, RunError> {
+    let control = RunControl::new(shutdown);
+    if options.metrics_addr.is_some()
+        && !pipeline
+            .kafka
+            .settings
+            .iter()
+            .any(|(k, _)| k == "statistics.interval.ms")
+    {
+        // Consumer lag for the metrics endpoint comes from librdkafka's statistics.
+        pipeline
+            .kafka
+            .settings
+            .push(("statistics.interval.ms".into(), "1000".into()));
+    }
+    let workers = pipeline.workers;
+    let processes = options.cluster.as_ref().map_or(1, |c| c.processes);
+    let process = options.cluster.as_ref().map_or(0, |c| c.process);
+    let splits = workers * processes;
+    let settings = SourceSettings {
+        generator: pipeline.generator.clone(),
+        max_line_bytes: pipeline.max_line_bytes,
+        max_connections: pipeline.max_connections,
+        kafka: pipeline.kafka.clone(),
+        local_workers: workers,
+    };
+    let sources = crate::source::prepare(&pipeline.sources, &settings, control.flag())?;
+    let metrics = Metrics::new(workers);
+    let metrics_server = match &options.metrics_addr {
+        Some(address) => Some(
+            MetricsServer::start(address, metrics.clone()).map_err(|error| RunError::Metrics {
+                address: address.clone(),
+                error,
+            })?,
+        ),
+        None => None,
+    };
+    let replayable = sources.replayable();
+    let book = Arc::new(ProgressBook::default());
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut restart = None;
+    let mut durable = false;
+    for spec in &pipeline.sinks {
+        match spec {
+            SinkSpec::Postgres(uri) => {
+                let target = Target::parse(uri).map_err(|e| RunError::Failed(e.to_string()))?;
+                let pg = &pipeline.postgres;
+                let pg_options = PgSinkOptions {
+                    target,
+                    tables: pg.tables.clone(),
+                    pipeline: pipeline.name.clone(),
+                    connect_timeout: pg.connect_timeout,
+                    commit_interval: pg.commit_interval,
+                    max_batch_rows: MAX_BATCH_ROWS,
+                    local_workers: workers,
+                    splits,
+                    window: pipeline.window,
+                    metrics: Some(metrics.clone()),
+                    process,
+                };
+                if !replayable {
+                    tracing::info!("sources that cannot be replayed: PostgreSQL results are at-most-once across a crash");
+                }
+                let (store, saved) = PgSink::open(&pg_options, options.restart || !replayable)?;
+                let hooks = group_commit_hook(&pipeline).into_iter().collect();
+                let run_id = (!replayable).then(run_started);
+                let sink = PgSink::start(
+                    store,
+                    &pg_options,
+                    book.clone(),
+                    saved.as_ref(),
+                    hooks,
+                    run_id,
+                );
+                sinks.push(Box::new(sink));
+                restart = saved;
+                durable = true;
+            }
+            SinkSpec::File(path) => {
+                // In a cluster each process writes its own file; their union is the output.
+                let path = match &options.cluster {
+                    Some(c) => per_process(path, c.process),
+                    None => path.clone(),
+                };
+                sinks.push(Box::new(TextSink::open(
+                    &SinkSpec::File(path),
+                    pipeline.format,
+                )?));
+            }
+            SinkSpec::Stdout | SinkSpec::Discard => {
+                sinks.push(Box::new(TextSink::open(spec, pipeline.format)?));
+            }
+        }
+    }
+    // Rejects go to `--rejects PATH` when given; else to the database when there is one, and
+    // to stderr when there is not.
+    match (&pipeline.rejects, durable) {
+        (Some(path), _) => sinks.push(Box::new(RejectSink::file(path)?)),
+        (None, false) => sinks.push(Box::new(RejectSink::stderr())),
+        (None, true) => {}
+    }
+    let exactly_once = durable && replayable;
+    let resume_below = restart.as_ref().map(|r: &Restart| r.committed_below);
+    let first_worker = workers * process;
+    let ingest = IngestContext {
+        sources: Arc::new(sources),
+        settings: IngestSettings {
+            fields: pipeline.fields.clone(),
+            filter: pipeline.filter,
+            window: pipeline.window,
+            max_out_of_orderness: pipeline.max_out_of_orderness,
+            idle_timeout: pipeline.idle_timeout,
+            max_line_bytes: pipeline.max_line_bytes,
+        },
+        resumption: Arc::new(Resumption {
+            restart,
+            book: exactly_once.then_some(book),
+        }),
+        sinks: Arc::new(Sinks::new(sinks)),
+        metrics,
+        watermarks: Arc::new(WatermarkBoard::new(
+            splits,
+            first_worker..first_worker + workers,
+        )),
+        in_flight: Arc::new(AtomicI64::new(0)),
+        control,
+    };
+    Ok(PreparedRun {
+        ingest: Arc::new(ingest),
+        window: pipeline.window,
+        resume_below,
+        workers,
+        cluster: options.cluster,
+        progress: options.progress,
+        _metrics_server: metrics_server,
+    })
+}
+
+/// With `--group-id`, a hook that mirrors committed resume offsets into the consumer group
+/// (for lag monitoring only: tickflow never reads them back).
+fn group_commit_hook(pipeline: &Pipeline) -> Option<AfterCommit> {
+    let specs: Vec<KafkaSpec> = pipeline
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            SourceSpec::Kafka(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut group = GroupCommitter::new(&specs, &pipeline.kafka)?;
+    Some(Box::new(move |points| {
+        let offsets: Vec<_> = points.iter().map(|(k, r)| (k.clone(), r.offset)).collect();
+        group.commit(&offsets);
+    }))
+}
+
+/// The run's start time, naming the rejects of sources that are read afresh each run.
+fn run_started() -> String {
+    crate::event::EventTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+    .to_string()
+}

@@ -1,0 +1,181 @@
+//! The PostgreSQL sink: prepares the tables, reads where a restart begins, and commits through
+//! the delivery protocol's committer with [`PgStore`] as its store.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::store::{PgStore, StoreScope};
+use super::{connect, schema, PgError, Tables, Target};
+use crate::delivery::{
+    recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
+    ToCommitter,
+};
+use crate::row::{RejectRow, WindowRow};
+use crate::sink::{Sink, SinkError};
+use crate::window::WindowSpec;
+
+/// Settings of the PostgreSQL sink.
+#[derive(Clone, Debug)]
+pub struct PgSinkOptions {
+    pub target: Target,
+    pub tables: Tables,
+    pub pipeline: String,
+    /// How long to keep retrying to connect (at start, and after a connection is lost).
+    pub connect_timeout: Duration,
+    /// Commit at least this often while windows complete.
+    pub commit_interval: Duration,
+    /// Commit once this many rows wait.
+    pub max_batch_rows: usize,
+    /// Worker threads of this process (each sends its own frontier).
+    pub local_workers: usize,
+    /// Input splits over all processes (a file's partitions depend on it).
+    pub splits: usize,
+    pub window: WindowSpec,
+    /// Where commit latency and size are reported.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// This process's index in its cluster (0 alone).
+    pub process: usize,
+}
+
+impl PgSinkOptions {
+    fn processes(&self) -> usize {
+        (self.splits / self.local_workers.max(1)).max(1)
+    }
+}
+
+/// Rows per message to the committer: bounded messages over a bounded queue bound the rows
+/// waiting for the database.
+const ROWS_PER_MESSAGE: usize = 4096;
+
+/// A running PostgreSQL sink.
+pub struct PgSink {
+    delivery: Delivery,
+    name: String,
+    /// With sources read afresh each run (stdin, the generator): the run's start time, added
+    /// to rejects' source names so their positions do not collide with an earlier run's.
+    run_id: Option<String>,
+}
+
+impl PgSink {
+    /// Connects, creates or checks the tables, and reads where a restart begins.
+    ///
+    /// `forget`: drop saved progress and start over (`--restart`, or sources that cannot be
+    /// replayed, whose saved positions mean nothing to a new run).
+    pub fn open(
+        options: &PgSinkOptions,
+        forget: bool,
+    ) -> Result<(PgStore, Option<Restart>), PgError> {
+        let mut client = connect(&options.target, options.connect_timeout)?;
+        schema::ensure(&mut client, &options.tables)?;
+        let scope = StoreScope {
+            tables: options.tables.clone(),
+            pipeline: options.pipeline.clone(),
+            process: options.process,
+            processes: options.processes(),
+            splits: options.splits,
+        };
+        let mut store = PgStore::new(client, options.target.clone(), scope);
+        let restart = recover(
+            &mut store,
+            &options.pipeline,
+            forget,
+            options.processes(),
+            options.splits,
+            options.connect_timeout,
+        )?;
+        Ok((store, restart))
+    }
+
+    /// Starts committing on an opened store; `hooks` run after each durable commit. `run_id`
+    /// names this run when its sources cannot be replayed.
+    pub fn start(
+        store: PgStore,
+        options: &PgSinkOptions,
+        book: Arc<ProgressBook>,
+        restart: Option<&Restart>,
+        hooks: Vec<AfterCommit>,
+        run_id: Option<String>,
+    ) -> PgSink {
+        let config = CommitterConfig {
+            commit_interval: options.commit_interval,
+            max_batch_rows: options.max_batch_rows,
+            local_workers: options.local_workers,
+            window: options.window,
+            patience: options.connect_timeout,
+        };
+        let committed = restart.map_or(0, |r| r.committed_below);
+        let delivery = Delivery::start(
+            store,
+            config,
+            book,
+            committed,
+            hooks,
+            options.metrics.clone(),
+        );
+        PgSink {
+            delivery,
+            name: options.target.to_string(),
+            run_id,
+        }
+    }
+
+    /// Every window ending below this is committed (on every process of a cluster).
+    pub fn committed_below(&self) -> Arc<AtomicU64> {
+        self.delivery.committed_below()
+    }
+
+    fn send(&self, message: ToCommitter) -> Result<(), SinkError> {
+        self.delivery
+            .send(message)
+            .map_err(|_| SinkError::Stopped(self.name.clone()))
+    }
+}
+
+impl Sink for PgSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn takes_rows(&self) -> bool {
+        true
+    }
+
+    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
+        // Cut from the end, without copying: the committer keys rows by window, not order.
+        while !rows.is_empty() {
+            let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
+            self.send(ToCommitter::Rows(tail))?;
+        }
+        Ok(())
+    }
+
+    fn wants_rejects(&self) -> bool {
+        true
+    }
+
+    fn rejects(&self, rejects: &[RejectRow]) -> Result<(), SinkError> {
+        let mut rows = rejects.to_vec();
+        if let Some(run) = &self.run_id {
+            for r in &mut rows {
+                r.source = format!("{}@{run}", r.source);
+            }
+        }
+        self.send(ToCommitter::Rejects(rows))
+    }
+
+    fn frontier(&self, worker: usize, below: Option<u64>) -> Result<(), SinkError> {
+        self.send(ToCommitter::Frontier { worker, below })
+    }
+
+    fn durable_below(&self) -> Option<u64> {
+        Some(self.delivery.committed_below().load(Relaxed))
+    }
+
+    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
+        match self.delivery.finish() {
+            Ok(stats) => Ok(Some(stats)),
+            Err(e) => Err(SinkError::Delivery(e)),
+        }
+    }
+}
