@@ -101,6 +101,11 @@ pub enum Scalar<'a> {
     Null,
     /// A Python `datetime.datetime(...)` literal, already resolved.
     Time(EventTime),
+    /// A Python `timedelta(...)` literal, in microseconds.
+    Delta(i64),
+    /// A Python fixed-offset time zone (`timezone.utc`, `timezone(timedelta(hours=8))`): its
+    /// offset east of UTC, in microseconds.
+    Zone(i64),
     /// A list or an object; never a valid value for a field tickflow reads.
     Nested,
 }
@@ -114,6 +119,8 @@ impl Scalar<'_> {
             Scalar::Bool(_) => "a boolean",
             Scalar::Null => "null",
             Scalar::Time(_) => "a datetime",
+            Scalar::Delta(_) => "a timedelta",
+            Scalar::Zone(_) => "a time zone",
             Scalar::Nested => "a list or object",
         }
     }
