@@ -25,7 +25,7 @@ use timely::dataflow::{Scope, Stream};
 use super::progress::{all_windows_below, PartitionKey, PartitionProgress, Resume};
 use super::{Combiner, Partial, Shared};
 use crate::config::Pipeline;
-use crate::event::{parse_line, EventTime, Record, RejectKind, Rejection};
+use crate::event::{parse_line_at, EventTime, Horizon, Record, RejectKind, Rejection};
 use crate::sink::postgres::{RejectRow, ToWriter};
 use crate::sink::{encode_reject, RejectRecord};
 use crate::source::{open_partitions, Discover, Item, Partition, PartitionClock, Poll, Position};
@@ -229,6 +229,8 @@ impl Ingest {
         let pipeline = &shared.pipeline;
         let committed_below = shared.restart.as_ref().map(|r| r.committed_below);
         let prune_below = shared.committed_below.load(Relaxed);
+        // The wall clock once per activation, not per record.
+        let horizon = Horizon::now(pipeline.max_future);
         for index in 0..self.partitions.len() {
             let part = &mut self.partitions[index];
             if part.done {
@@ -248,6 +250,7 @@ impl Ingest {
                 pipeline,
                 promised,
                 committed_below,
+                horizon,
             };
             let poll = part.reader.poll(&mut |item| ctx.item(item));
             if self.counts.records_in > before {
@@ -417,6 +420,8 @@ struct Accept<'a> {
     promised: u64,
     /// After a restart: windows ending below this were committed by an earlier run.
     committed_below: Option<u64>,
+    /// Parsed lines with event times beyond this are rejects (generated records never are).
+    horizon: Horizon,
 }
 
 impl Accept<'_> {
@@ -429,10 +434,12 @@ impl Accept<'_> {
         }
         self.counts.records_in += 1;
         match item {
-            Item::Line(line, position) => match parse_line(line, &self.pipeline.fields) {
-                Ok(record) => self.record(&record, position, || lossy(line)),
-                Err(rejection) => self.reject(position, rejection, lossy(line)),
-            },
+            Item::Line(line, position) => {
+                match parse_line_at(line, &self.pipeline.fields, &self.horizon) {
+                    Ok(record) => self.record(&record, position, || lossy(line)),
+                    Err(rejection) => self.reject(position, rejection, lossy(line)),
+                }
+            }
             Item::Oversized(prefix, position) => {
                 let detail = format!(
                     "line longer than {} bytes (max_line_bytes); first {} bytes kept",
