@@ -3,7 +3,8 @@
 //! Floating-point addition is not associative: summing the same prices in another grouping
 //! (another worker count, another batch boundary after a restart) can change the last bit of an
 //! average. Window results must not change when a run is replayed, so sums are kept as exact
-//! integers of 2^-100 units and rounded to f64 once, when a row is written.
+//! integers of 2^-100 units, and an average is the exact sum divided by its count and rounded
+//! to f64 once ([`ExactSum::div_to_f64`]), when a row is written.
 //!
 //! Every f64 from 2^-48 (3.6e-15) up to the input limit [`MAX_MAGNITUDE`] converts without loss;
 //! smaller magnitudes are truncated below 2^-100. With magnitudes up to 2^50 multiplied by
@@ -171,8 +172,10 @@ impl ExactSum {
         for (q, limb) in quotient.iter_mut().zip(limbs) {
             // remainder < divisor < 2^64, so the partial dividend fits 128 bits.
             let partial = (remainder << 64) | u128::from(limb);
-            *q = (partial / d) as u64;
-            remainder = partial % d;
+            let digit = partial / d;
+            // One 128-bit division a limb; the remainder follows by multiplication.
+            remainder = partial - digit * d;
+            *q = digit as u64;
         }
         let join = |h: u64, l: u64| (u128::from(h) << 64) | u128::from(l);
         (
