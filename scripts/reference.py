@@ -5,7 +5,8 @@
 
 Reads JSON lines (ticks and readings), applies per-file lateness (one partition, in file order:
 a record older than max-seen minus the out-of-orderness is dropped), and prints one JSON row a
-window, in tickflow's field layout, sorted. Written without looking at tickflow's window code, to
+window, in tickflow's field layout, sorted. Means are exact: the inputs' float values summed
+and divided as fractions, rounded to a float once (Python's int division rounds correctly). Written without looking at tickflow's window code, to
 cross-check it; slow (O(L/S) per record), so meant for fixtures and test-sized inputs.
 """
 import argparse
@@ -15,6 +16,7 @@ import json
 import math
 from collections import defaultdict
 from decimal import Decimal
+from fractions import Fraction
 
 p = argparse.ArgumentParser()
 p.add_argument("input")
@@ -79,17 +81,24 @@ for line in open(a.input, encoding="utf-8", errors="replace"):
             elif "category" in r and r["value"] < a.keep_below:
                 readings[(r["category"], e)].append(float(r["value"]))
 
+
+def mean(total, n):
+    """The float nearest to the exact quotient (Fraction.__float__ rounds once)."""
+    return float(Fraction(total) / n)
+
+
 out = []
 for (sym, e), xs in ticks.items():
     vol = sum(v for _, v in xs)
     out.append({"kind": "symbol_average", "symbol": sym, "window_start": iso(max(0, e - L)),
-                "window_end": iso(e), "avg_price": sum(p for p, _ in xs) / len(xs),
+                "window_end": iso(e), "avg_price": mean(sum(Fraction(p) for p, _ in xs), len(xs)),
                 "min_price": min(p for p, _ in xs), "max_price": max(p for p, _ in xs),
-                "vwap": (sum(p * v for p, v in xs) / vol) if vol else None,
+                "vwap": mean(sum(Fraction(p) * v for p, v in xs), vol) if vol else None,
                 "ticks": len(xs), "volume": vol})
 for (cat, e), xs in readings.items():
     out.append({"kind": "category_mean", "category": cat, "window_start": iso(max(0, e - L)),
-                "window_end": iso(e), "mean_value": sum(xs) / len(xs), "readings": len(xs)})
+                "window_end": iso(e), "mean_value": mean(sum(Fraction(x) for x in xs), len(xs)),
+                "readings": len(xs)})
 out.sort(key=lambda r: (r["kind"], r.get("symbol") or r.get("category"), r["window_end"]))
 for r in out:
     print(json.dumps(r, separators=(",", ":")))

@@ -171,6 +171,12 @@ pub struct PipelineArgs {
     /// Wall time without input after which a partition stops holding back the watermark.
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
+    /// Event times further than this ahead of the wall clock are rejected (default 1d).
+    #[arg(long, value_name = "DURATION")]
+    pub max_future: Option<String>,
+    /// Unit of numeric timestamps (default auto: 1e11 or more is ms, 1e14 us, 1e17 ns).
+    #[arg(long, value_enum, value_name = "UNIT")]
+    pub timestamp_unit: Option<crate::event::TimestampUnit>,
     /// Keep readings with value below this (default 90).
     #[arg(long, value_name = "X")]
     pub keep_below: Option<f64>,
@@ -305,6 +311,7 @@ impl PipelineArgs {
             &self.max_out_of_orderness,
         );
         set(&mut spec.event_time.idle_timeout, &self.idle_timeout);
+        set(&mut spec.event_time.max_future, &self.max_future);
         if self.no_filter {
             spec.filter.disabled = Some(true);
         }
@@ -325,6 +332,9 @@ impl PipelineArgs {
             if let Some(v) = value {
                 slot.clone_from(v);
             }
+        }
+        if let Some(unit) = self.timestamp_unit {
+            fields.timestamp_unit = unit;
         }
         let g = &self.generator;
         let gen = spec.generator.get_or_insert_with(GeneratorSpec::default);

@@ -99,6 +99,8 @@ pub struct WindowSection {
 pub struct EventTimeSection {
     pub max_out_of_orderness: Option<String>,
     pub idle_timeout: Option<String>,
+    /// How far ahead of the wall clock an event time may be before it is rejected (default 1d).
+    pub max_future: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -176,6 +178,8 @@ pub struct Pipeline {
     pub window: WindowSpec,
     pub max_out_of_orderness: Duration,
     pub idle_timeout: Duration,
+    /// Event times further than this ahead of the wall clock are `invalid_field` rejects.
+    pub max_future: Duration,
     pub filter: ReadingFilter,
     pub fields: FieldNames,
     pub generator: GeneratorSpec,
@@ -239,6 +243,7 @@ impl Pipeline {
             spec.event_time.idle_timeout,
             "10s",
         )?;
+        let max_future = duration("event_time.max_future", spec.event_time.max_future, "1d")?;
         let filter = if spec.filter.disabled == Some(true) {
             ReadingFilter {
                 keep_below: None,
@@ -327,6 +332,7 @@ impl Pipeline {
             window,
             max_out_of_orderness,
             idle_timeout,
+            max_future,
             filter,
             fields,
             generator,
@@ -401,6 +407,24 @@ mod tests {
         assert!(bad(|s| s.window.length = Some("soon".into())).contains("window.length"));
         assert!(bad(|s| s.sources = Some(vec!["ftp://x".into()])).contains("source"));
         assert!(bad(|s| s.workers = Some(0)).contains("workers"));
+        assert!(bad(|s| s.event_time.max_future = Some("a while".into()))
+            .contains("event_time.max_future"));
         assert!(toml::from_str::<SpecFile>("nmae = 'typo'").is_err());
+        assert!(toml::from_str::<SpecFile>("[fields]\ntimestamp_unit = 'minutes'").is_err());
+    }
+
+    #[test]
+    fn timestamp_unit_and_max_future_from_the_spec() {
+        let p = Pipeline::from_spec(SpecFile::default()).unwrap();
+        assert_eq!(p.max_future, Duration::from_secs(86_400));
+        assert_eq!(p.fields.timestamp_unit, crate::event::TimestampUnit::Auto);
+        let spec: SpecFile = toml::from_str(
+            "[event_time]\nmax_future = '2h'\n[fields]\ntimestamp_unit = 'ms'\nsymbol = 'sym'",
+        )
+        .expect("a valid spec");
+        let p = Pipeline::from_spec(spec).unwrap();
+        assert_eq!(p.max_future, Duration::from_secs(7_200));
+        assert_eq!(p.fields.timestamp_unit, crate::event::TimestampUnit::Ms);
+        assert_eq!(p.fields.symbol, "sym");
     }
 }

@@ -129,13 +129,16 @@ impl TickAgg {
         }
     }
 
+    /// Mean price: the exact sum divided by the tick count, rounded once
+    /// (see [`ExactSum::div_to_f64`]).
     pub fn avg_price(&self) -> f64 {
-        self.sum_price.to_f64() / self.ticks as f64
+        self.sum_price.div_to_f64(self.ticks)
     }
 
-    /// Volume-weighted average price; `None` when every tick had volume 0.
+    /// Volume-weighted average price, the exact `sum(price * volume)` divided by the volume and
+    /// rounded once; `None` when every tick had volume 0.
     pub fn vwap(&self) -> Option<f64> {
-        (self.volume > 0).then(|| self.sum_notional.to_f64() / self.volume as f64)
+        (self.volume > 0).then(|| self.sum_notional.div_to_f64(self.volume))
     }
 }
 
@@ -178,8 +181,9 @@ impl ReadingAgg {
         }
     }
 
+    /// Mean value: the exact sum divided by the count, rounded once.
     pub fn mean(&self) -> f64 {
-        self.sum.to_f64() / self.readings as f64
+        self.sum.div_to_f64(self.readings)
     }
 }
 
@@ -371,6 +375,22 @@ mod tests {
             out.push((k, a.readings, a.sum.to_f64()))
         });
         out
+    }
+
+    #[test]
+    fn averages_are_the_nearest_f64_to_the_exact_mean() {
+        let one = TickAgg::of(126.33, 4321);
+        assert_eq!(one.vwap(), Some(126.33));
+        assert_eq!(one.avg_price(), 126.33);
+        let mut r = ReadingAgg::of(0.1);
+        r.merge(&ReadingAgg::of(0.2));
+        r.merge(&ReadingAgg::of(0.3));
+        assert_eq!(r.mean(), 0.2);
+        let mut t = TickAgg::of(0.1, 1);
+        t.merge(&TickAgg::of(0.2, 1));
+        t.merge(&TickAgg::of(0.3, 1));
+        assert_eq!((t.avg_price(), t.vwap()), (0.2, Some(0.2)));
+        assert_eq!(TickAgg::of(5.0, 0).vwap(), None);
     }
 
     #[test]

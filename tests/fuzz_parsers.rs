@@ -66,4 +66,28 @@ proptest! {
         let line = format!("{{'timestamp': {secs}.{millis:03}, 'value': {value:?}, 'category': 'B'}}");
         prop_assert_eq!(parse_line(line.as_bytes(), &names()).unwrap(), want);
     }
+
+    /// A Unix time in seconds, milliseconds, microseconds or nanoseconds, bare or quoted, in
+    /// JSON or a Python literal, reads back to its millisecond under the default `auto` unit
+    /// (for times after March 1973, where the magnitudes tell the units apart).
+    #[test]
+    fn unix_times_in_any_unit_read_back_by_magnitude(
+        ms in 100_000_000_000u64..4_000_000_000_000,
+        sub in 0u64..1000,
+        python in any::<bool>(),
+        quoted in any::<bool>(),
+    ) {
+        let want = EventTime(ms);
+        for n in [
+            format!("{}.{:03}", ms / 1000, ms % 1000),
+            ms.to_string(),
+            (ms * 1000 + sub).to_string(),
+            (ms * 1_000_000 + sub * 1000 + sub).to_string(),
+        ] {
+            let q = if python { "'" } else { "\"" };
+            let ts = if quoted { format!("{q}{n}{q}") } else { n };
+            let line = format!("{{{q}timestamp{q}: {ts}, {q}value{q}: 1, {q}category{q}: {q}B{q}}}");
+            prop_assert_eq!(parse_line(line.as_bytes(), &names()).unwrap().time(), want, "{}", line);
+        }
+    }
 }

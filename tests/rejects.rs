@@ -199,3 +199,86 @@ fn a_source_whose_first_lines_are_all_rejected_gets_one_warning() {
     let out = run_ok(&["--source", &file_uri(&good), "--quiet"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// Numeric timestamps in any unit land in the same window; a time too far ahead of the clock
+/// is an `invalid_field` naming the value and the unit it was read in.
+#[test]
+fn timestamp_units_and_times_ahead_of_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"timestamp": 1763631000, "value": 10, "category": "B"}"#.to_string(),
+        r#"{"timestamp": 1763631001123, "value": 20, "category": "B"}"#.to_string(),
+        "{'timestamp': '1763631002000000', 'value': 30, 'category': 'B'}".to_string(),
+        "{'timestamp': datetime.datetime(2025, 11, 20, 17, 30, 3, tzinfo=datetime.timezone(datetime.timedelta(seconds=28800))), 'value': 40, 'category': 'B'}".to_string(),
+        r#"{"timestamp": "2999-01-01T00:00:00Z", "value": 50, "category": "B"}"#.to_string(),
+    ];
+    let input = write_lines(dir.path(), "in.jsonl", &lines);
+    let rejects_path = dir.path().join("rejects.jsonl");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--source".to_string(),
+            file_uri(&input),
+            "--rejects".into(),
+            rejects_path.display().to_string(),
+            "--window".into(),
+            "10s".into(),
+            "--slide".into(),
+            "10s".into(),
+            "--quiet".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_ok(&args);
+        let rejects: Vec<Value> = std::fs::read_to_string(&rejects_path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (rows(&out.stdout), rejects)
+    };
+
+    let (rows, rejects) = run(&[]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = rows.values().next().unwrap();
+    assert_eq!(row["window_end"], "2025-11-20T09:30:10Z");
+    assert_eq!(row["readings"], 4, "s, ms, us and a +08:00 datetime");
+    assert_eq!(row["mean_value"], 25.0);
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!(rejects[0]["line"], 5);
+    assert_eq!(rejects[0]["reason"], "invalid_field");
+    let detail = rejects[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("more than 1day ahead of the clock"),
+        "{detail}"
+    );
+
+    let (rows, rejects) = run(&["--timestamp-unit", "s"]);
+    assert_eq!(rows.values().next().unwrap()["readings"], 2);
+    let got: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "invalid_field"),
+            (3, "invalid_field"),
+            (5, "invalid_field")
+        ]
+    );
+    let detail = rejects[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("timestamp 1763631001123 read as seconds is 57857-")
+            && detail.contains("set --timestamp-unit"),
+        "{detail}"
+    );
+
+    // A lead long enough admits a misread time: it then makes a window of its own.
+    let (rows, rejects) = run(&["--timestamp-unit", "s", "--max-future", "100000years"]);
+    assert!(
+        rows.values()
+            .any(|r| r["window_end"].as_str().unwrap().starts_with("57857-")),
+        "{rows:?}"
+    );
+    assert!(rejects.iter().all(|r| r["line"] != 2), "{rejects:?}");
+}

@@ -132,6 +132,29 @@ fn zero_volume_has_no_vwap() {
     );
 }
 
+/// Averages are the f64 nearest to the exact mean of the inputs, rounded once.
+#[test]
+fn averages_are_rounded_once() {
+    let lines = vec![
+        tick_line(T0, "X", 126.33, 4321),
+        reading_line(T0, "A", 0.1),
+        reading_line(T0 + 1, "A", 0.2),
+        reading_line(T0 + 2, "A", 0.3),
+    ];
+    let (rows, _) = run_lines(&lines, &["--window", "10s", "--slide", "10s"]);
+    let by_kind = |kind: &str| {
+        rows.values()
+            .find(|r| r["kind"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} row"))
+    };
+    let tick = by_kind("symbol_average");
+    assert_eq!(tick["vwap"], 126.33, "not 126.32999999999998");
+    assert_eq!(tick["avg_price"], 126.33);
+    let mean = by_kind("category_mean");
+    assert_eq!(mean["mean_value"], 0.2, "not 0.19999999999999998");
+    assert_eq!(mean["readings"], 3);
+}
+
 /// The dataflow against a naive recomputation on random input with disorder and late records,
 /// for sliding, hopping and tumbling windows.
 #[test]

@@ -151,6 +151,7 @@ pub fn prepare(
             max_out_of_orderness: pipeline.max_out_of_orderness,
             idle_timeout: pipeline.idle_timeout,
             max_line_bytes: pipeline.max_line_bytes,
+            max_future: pipeline.max_future,
         },
         resumption: Arc::new(Resumption {
             restart,

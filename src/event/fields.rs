@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::EventTime;
+use super::{EventTime, TimestampUnit};
 
 /// A field tickflow understands. Any other key in a record is ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +28,8 @@ impl Field {
     ];
 }
 
-/// The key each [`Field`] has in the input (`symbol` instead of `stock_code`, say).
+/// The key each [`Field`] has in the input (`symbol` instead of `stock_code`, say), and how a
+/// numeric timestamp is read (the spec's `[fields]` section).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FieldNames {
@@ -38,6 +39,8 @@ pub struct FieldNames {
     pub volume: String,
     pub value: String,
     pub category: String,
+    /// The unit of a numeric timestamp (default `auto`: by magnitude).
+    pub timestamp_unit: TimestampUnit,
 }
 
 impl Default for FieldNames {
@@ -49,6 +52,7 @@ impl Default for FieldNames {
             volume: "volume".into(),
             value: "value".into(),
             category: "category".into(),
+            timestamp_unit: TimestampUnit::Auto,
         }
     }
 }
@@ -101,6 +105,11 @@ pub enum Scalar<'a> {
     Null,
     /// A Python `datetime.datetime(...)` literal, already resolved.
     Time(EventTime),
+    /// A Python `timedelta(...)` literal, in microseconds.
+    Delta(i64),
+    /// A Python fixed-offset time zone (`timezone.utc`, `timezone(timedelta(hours=8))`): its
+    /// offset east of UTC, in microseconds.
+    Zone(i64),
     /// A list or an object; never a valid value for a field tickflow reads.
     Nested,
 }
@@ -114,6 +123,8 @@ impl Scalar<'_> {
             Scalar::Bool(_) => "a boolean",
             Scalar::Null => "null",
             Scalar::Time(_) => "a datetime",
+            Scalar::Delta(_) => "a timedelta",
+            Scalar::Zone(_) => "a time zone",
             Scalar::Nested => "a list or object",
         }
     }

@@ -2,8 +2,14 @@
 //!
 //! Older producers write `{'timestamp': 1763631000, 'value': 42.1, 'category': 'B'}`. This is a
 //! reader for the literal subset `repr` produces: quoted strings with Python escapes, numbers,
-//! `True`/`False`/`None`, `inf`/`nan`, nested lists, tuples and dicts (skipped), and the two
-//! calls such producers commonly leave in: `datetime.datetime(...)` and `Decimal('...')`.
+//! `True`/`False`/`None`, `inf`/`nan`, nested lists, tuples and dicts (skipped), and the calls
+//! such producers commonly leave in: `datetime.datetime(...)` and `Decimal('...')`.
+//!
+//! A `datetime` may carry a fixed-offset `tzinfo`, as `repr` prints it
+//! (`tzinfo=datetime.timezone.utc`, `datetime.timezone(datetime.timedelta(seconds=19800))`,
+//! `timezone(timedelta(days=-1, seconds=68400))`); it is converted to UTC. Without one, or with
+//! `tzinfo=None`, the fields are UTC. Named zones (`zoneinfo.ZoneInfo(...)`, pytz) are refused:
+//! resolving them needs a time-zone database, and guessing would shift windows silently.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -65,6 +71,13 @@ pub fn parse<'a>(line: &'a str, names: &FieldNames) -> Result<RawFields<'a>, PyE
         return Err(p.error("trailing characters after the dict"));
     }
     Ok(fields)
+}
+
+/// The arguments of a call: positional in order, keyword ones with their names.
+#[derive(Default)]
+struct Call<'a> {
+    args: Vec<Scalar<'a>>,
+    keywords: Vec<(&'a str, Scalar<'a>)>,
 }
 
 struct Parser<'a> {
@@ -279,14 +292,19 @@ impl<'a> Parser<'a> {
             "nan" => return Ok(Scalar::Float(f64::NAN)),
             _ => {}
         }
+        if matches!(word, "timezone.utc" | "datetime.timezone.utc") {
+            return Ok(Scalar::Zone(0));
+        }
         if self.peek() != Some(b'(') {
             self.i = start;
             return Err(self.error("unknown name"));
         }
-        let args = self.call_args(depth)?;
+        let call = self.call_args(depth)?;
         match word {
-            "datetime.datetime" | "datetime" => self.datetime(start, &args),
-            "Decimal" | "decimal.Decimal" => match args.as_slice() {
+            "datetime.datetime" | "datetime" => self.datetime(start, &call),
+            "datetime.timedelta" | "timedelta" => self.timedelta(start, &call),
+            "datetime.timezone" | "timezone" => self.timezone(start, &call),
+            "Decimal" | "decimal.Decimal" => match call.args.as_slice() {
                 [Scalar::Str(s)] => s
                     .trim()
                     .parse::<f64>()
@@ -299,14 +317,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Reads `(a, b, name=c)`, keeping positional arguments and dropping keyword ones.
-    fn call_args(&mut self, depth: usize) -> Result<Vec<Scalar<'a>>, PyError> {
+    /// Reads `(a, b, name=c)`: positional arguments in order, keyword ones with their names.
+    fn call_args(&mut self, depth: usize) -> Result<Call<'a>, PyError> {
         self.expect(b'(')?;
-        let mut args = Vec::new();
+        let mut call = Call::default();
         loop {
             self.ws();
             if self.eat(b')') {
-                return Ok(args);
+                return Ok(call);
             }
             let keyword = {
                 let rest = &self.s[self.i..];
@@ -314,49 +332,156 @@ impl<'a> Parser<'a> {
                     .bytes()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
                     .count();
-                n > 0 && rest[n..].trim_start().starts_with('=')
+                (n > 0 && rest[n..].trim_start().starts_with('=')).then(|| &rest[..n])
             };
-            if keyword {
+            if let Some(name) = keyword {
                 while self.peek() != Some(b'=') {
                     self.i += 1;
                 }
                 self.i += 1;
                 self.ws();
-                self.value(depth + 1)?;
+                let value = self.value(depth + 1)?;
+                call.keywords.push((name, value));
             } else {
-                args.push(self.value(depth + 1)?);
+                call.args.push(self.value(depth + 1)?);
             }
             self.ws();
             if !self.eat(b',') {
                 self.expect(b')')?;
-                return Ok(args);
+                return Ok(call);
             }
         }
     }
 
-    fn datetime(&self, start: usize, args: &[Scalar<'a>]) -> Result<Scalar<'a>, PyError> {
-        let mut parts = [0i64, 1, 1, 0, 0, 0, 0];
-        if args.len() < 3 || args.len() > 7 {
-            return Err(self.error_at(start, "datetime takes 3 to 7 integer arguments"));
+    /// `datetime(year, month, day[, hour, minute, second, microsecond][, tzinfo])`, in UTC.
+    fn datetime(&self, start: usize, call: &Call<'a>) -> Result<Scalar<'a>, PyError> {
+        let args = &call.args;
+        if args.len() < 3 || args.len() > 8 {
+            return Err(self.error_at(
+                start,
+                "datetime takes 3 to 7 integer arguments and an optional tzinfo",
+            ));
         }
+        let mut parts = [0i64, 1, 1, 0, 0, 0, 0];
         for (slot, arg) in parts.iter_mut().zip(args) {
             match arg {
                 Scalar::Int(n) => *slot = *n,
                 _ => return Err(self.error_at(start, "datetime arguments must be integers")),
             }
         }
+        let mut tzinfo = args.get(7);
+        for (name, value) in &call.keywords {
+            match *name {
+                "tzinfo" if tzinfo.is_none() => tzinfo = Some(value),
+                // `fold` only disambiguates repeated wall times in named zones.
+                "fold" => {}
+                other => {
+                    return Err(self.error_at(
+                        start,
+                        &format!("datetime keyword {other:?} is not supported here"),
+                    ))
+                }
+            }
+        }
+        let offset_micros = match tzinfo {
+            None | Some(Scalar::Null) => 0,
+            Some(Scalar::Zone(offset)) => *offset,
+            Some(_) => {
+                return Err(self.error_at(
+                    start,
+                    "tzinfo must be timezone.utc or timezone(timedelta(...)), a fixed offset; \
+                     named zones are not supported, so send UTC or a fixed offset",
+                ))
+            }
+        };
         let field = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-        EventTime::from_civil(
+        let micros = field(parts[6]);
+        let local = EventTime::from_civil(
             parts[0],
             field(parts[1]),
             field(parts[2]),
             field(parts[3]),
             field(parts[4]),
             field(parts[5]),
-            field(parts[6]),
+            micros,
         )
-        .map(Scalar::Time)
-        .map_err(|e| self.error_at(start, &e.to_string()))
+        .map_err(|e| self.error_at(start, &e.to_string()))?;
+        if offset_micros == 0 {
+            return Ok(Scalar::Time(local));
+        }
+        // Back to whole microseconds, minus the zone's offset east of UTC.
+        let utc_micros = i128::from(local.0 - u64::from(micros / 1000)) * 1000 + i128::from(micros)
+            - i128::from(offset_micros);
+        u64::try_from(utc_micros.div_euclid(1000))
+            .map(|ms| Scalar::Time(EventTime(ms)))
+            .map_err(|_| self.error_at(start, "datetime is before 1970-01-01 in UTC"))
+    }
+
+    /// `timedelta(days, seconds, microseconds, milliseconds, minutes, hours, weeks)`, each
+    /// positional or by name, integers or floats, as Python defines it.
+    fn timedelta(&self, start: usize, call: &Call<'a>) -> Result<Scalar<'a>, PyError> {
+        const UNITS: [(&str, i128); 7] = [
+            ("days", 86_400_000_000),
+            ("seconds", 1_000_000),
+            ("microseconds", 1),
+            ("milliseconds", 1_000),
+            ("minutes", 60_000_000),
+            ("hours", 3_600_000_000),
+            ("weeks", 604_800_000_000),
+        ];
+        if call.args.len() > UNITS.len() {
+            return Err(self.error_at(start, "timedelta takes at most 7 arguments"));
+        }
+        let named = call.keywords.iter().map(|(name, value)| {
+            UNITS
+                .iter()
+                .position(|(unit, _)| unit == name)
+                .map(|i| (i, value))
+                .ok_or_else(|| self.error_at(start, &format!("timedelta has no argument {name:?}")))
+        });
+        let mut seen = [false; 7];
+        let mut micros = 0i128;
+        for item in call.args.iter().enumerate().map(Ok).chain(named) {
+            let (i, value) = item?;
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(self.error_at(
+                    start,
+                    &format!("timedelta argument {:?} given twice", UNITS[i].0),
+                ));
+            }
+            let unit = UNITS[i].1;
+            micros += match value {
+                // |n| < 2^63 and unit < 2^40: no i128 overflow, even summed over seven.
+                Scalar::Int(n) => i128::from(*n) * unit,
+                Scalar::Float(x) if x.is_finite() && x.abs() < 1e15 => {
+                    (x * unit as f64).round() as i128
+                }
+                _ => return Err(self.error_at(start, "timedelta arguments must be numbers")),
+            };
+        }
+        i64::try_from(micros)
+            .map(Scalar::Delta)
+            .map_err(|_| self.error_at(start, "timedelta out of range"))
+    }
+
+    /// `timezone(offset[, name])`: a fixed offset strictly within a day of UTC.
+    fn timezone(&self, start: usize, call: &Call<'a>) -> Result<Scalar<'a>, PyError> {
+        let offset = call.args.first().or_else(|| {
+            call.keywords
+                .iter()
+                .find(|(name, _)| *name == "offset")
+                .map(|(_, v)| v)
+        });
+        match offset {
+            Some(Scalar::Delta(micros)) if micros.abs() < 86_400_000_000 => {
+                Ok(Scalar::Zone(*micros))
+            }
+            Some(Scalar::Delta(_)) => Err(self.error_at(
+                start,
+                "timezone offset must be strictly between -24 and 24 hours",
+            )),
+            _ => Err(self.error_at(start, "timezone takes a timedelta offset")),
+        }
     }
 
     fn error_at(&self, at: usize, message: &str) -> PyError {
@@ -397,6 +522,60 @@ mod tests {
             f.take(Field::Timestamp),
             Some(Scalar::Time(EventTime(1_763_631_000_123)))
         );
+    }
+
+    fn time_of(literal: &str) -> EventTime {
+        let line = format!("{{'timestamp': {literal}}}");
+        match read(&line).take(Field::Timestamp) {
+            Some(Scalar::Time(t)) => t,
+            other => panic!("{literal}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn datetimes_with_fixed_offsets_become_utc() {
+        // 2025-11-20T09:30:00.123Z, written in every zone form Python's repr uses.
+        let utc = EventTime(1_763_631_000_123);
+        for literal in [
+            "datetime.datetime(2025, 11, 20, 9, 30, 0, 123456, tzinfo=datetime.timezone.utc)",
+            "datetime.datetime(2025, 11, 20, 9, 30, 0, 123456, tzinfo=timezone.utc)",
+            "datetime(2025, 11, 20, 9, 30, 0, 123456, timezone.utc)",
+            "datetime.datetime(2025, 11, 20, 9, 30, 0, 123456, tzinfo=None, fold=0)",
+            // +05:30 as repr writes it, and as people write it.
+            "datetime.datetime(2025, 11, 20, 15, 0, 0, 123456, tzinfo=datetime.timezone(datetime.timedelta(seconds=19800)))",
+            "datetime.datetime(2025, 11, 20, 15, 0, 0, 123456, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30)))",
+            "datetime(2025, 11, 20, 17, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))",
+            "datetime(2025, 11, 20, 17, 30, 0, 123456, tzinfo=timezone(timedelta(0, 28800), 'CST'))",
+            // -05:00: repr's days=-1 form, a negative keyword, and positional days and seconds.
+            "datetime.datetime(2025, 11, 20, 4, 30, 0, 123456, tzinfo=datetime.timezone(datetime.timedelta(days=-1, seconds=68400)))",
+            "datetime(2025, 11, 20, 4, 30, 0, 123456, tzinfo=timezone(timedelta(hours=-5)))",
+            "datetime(2025, 11, 20, 4, 30, 0, 123456, tzinfo=timezone(timedelta(-1, 68400)))",
+            "datetime(2025, 11, 20, 4, 30, 0, 123456, tzinfo=timezone(timedelta(minutes=-300)))",
+        ] {
+            assert_eq!(time_of(literal), utc, "{literal}");
+        }
+        // An offset that carries the time across midnight and a month end.
+        assert_eq!(
+            time_of("datetime(2025, 12, 1, 1, 0, tzinfo=timezone(timedelta(hours=3)))"),
+            EventTime::parse_iso8601("2025-11-30T22:00:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_zones_it_cannot_resolve() {
+        for bad in [
+            "{'timestamp': datetime.datetime(2025, 11, 20, tzinfo=zoneinfo.ZoneInfo(key='Europe/Paris'))}",
+            "{'timestamp': datetime.datetime(2025, 11, 20, tzinfo=timezone(timedelta(hours=24)))}",
+            "{'timestamp': datetime.datetime(2025, 11, 20, tzinfo=timezone(5))}",
+            "{'timestamp': datetime.datetime(2025, 11, 20, tzinfo=timedelta(hours=1))}",
+            "{'timestamp': datetime.datetime(2025, 11, 20, hour=9)}",
+            "{'timestamp': datetime.datetime(1970, 1, 1, tzinfo=timezone(timedelta(hours=1)))}",
+            "{'timestamp': timedelta(fortnights=1)}",
+            "{'timestamp': timedelta(1, days=1)}",
+        ] {
+            let error = parse(bad, &FieldNames::default()).expect_err(bad);
+            assert!(error.column > 0, "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -163,9 +163,10 @@ mod tests {
         };
         let mut out = Vec::new();
         encode(&row, Format::Jsonl, &mut out);
+        // (151.0 * 10 + 155.3 * 30) / 40 exactly is nearest 154.22500000000002, not 154.225.
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"kind\":\"symbol_average\",\"symbol\":\"SYM001\",\"window_start\":\"2025-11-20T09:29:01Z\",\"window_end\":\"2025-11-20T09:30:01Z\",\"avg_price\":153.15,\"min_price\":151.0,\"max_price\":155.3,\"vwap\":154.225,\"ticks\":2,\"volume\":40}\n"
+            "{\"kind\":\"symbol_average\",\"symbol\":\"SYM001\",\"window_start\":\"2025-11-20T09:29:01Z\",\"window_end\":\"2025-11-20T09:30:01Z\",\"avg_price\":153.15,\"min_price\":151.0,\"max_price\":155.3,\"vwap\":154.22500000000002,\"ticks\":2,\"volume\":40}\n"
         );
         let row = WindowRow::CategoryMean {
             category: "a,\"b\"".into(),

@@ -2,7 +2,7 @@
 //! then into the pre-combiner.
 
 use crate::delivery::{all_windows_below, PartitionProgress};
-use crate::event::{parse_line, Record, RejectKind, Rejection};
+use crate::event::{parse_line_at, Horizon, Record, RejectKind, Rejection};
 use crate::source::{Item, PartitionClock, Position};
 use crate::window::{ReadingAgg, TickAgg};
 
@@ -38,6 +38,8 @@ pub(super) struct Accept<'a> {
     pub promised: u64,
     /// After a restart: windows ending below this were committed by an earlier run.
     pub committed_below: Option<u64>,
+    /// Parsed lines with event times beyond this are rejects (generated records never are).
+    pub horizon: Horizon,
 }
 
 impl Accept<'_> {
@@ -50,10 +52,12 @@ impl Accept<'_> {
         }
         self.counts.records_in += 1;
         match item {
-            Item::Line(line, position) => match parse_line(line, &self.settings.fields) {
-                Ok(record) => self.record(&record, position, || lossy(line)),
-                Err(rejection) => self.reject(position, rejection, lossy(line)),
-            },
+            Item::Line(line, position) => {
+                match parse_line_at(line, &self.settings.fields, &self.horizon) {
+                    Ok(record) => self.record(&record, position, || lossy(line)),
+                    Err(rejection) => self.reject(position, rejection, lossy(line)),
+                }
+            }
             Item::Oversized(prefix, position) => {
                 let detail = format!(
                     "line longer than {} bytes (max_line_bytes); first {} bytes kept",

@@ -30,7 +30,7 @@ use super::gossip::WatermarkBoard;
 use super::{Combiner, Partial, RunControl};
 use crate::config::ReadingFilter;
 use crate::delivery::{PartitionKey, PartitionProgress, ProgressBook, Restart, Resume};
-use crate::event::{EventTime, FieldNames, RejectKind};
+use crate::event::{EventTime, FieldNames, Horizon, RejectKind};
 use crate::metrics::Metrics;
 use crate::row::RejectRow;
 use crate::sink::Sinks;
@@ -52,6 +52,8 @@ pub struct IngestSettings {
     pub max_out_of_orderness: Duration,
     pub idle_timeout: Duration,
     pub max_line_bytes: usize,
+    /// Event times further ahead of the wall clock than this are rejects.
+    pub max_future: Duration,
 }
 
 /// Where a restart resumes, and where partitions publish their resume points; both `None`
@@ -240,6 +242,8 @@ impl Ingest {
         let mut nap = MAX_NAP;
         let settings = &cx.settings;
         let committed_below = cx.resumption.restart.as_ref().map(|r| r.committed_below);
+        // The wall clock once per activation, not per record.
+        let horizon = Horizon::now(settings.max_future);
         for index in 0..self.partitions.len() {
             let part = &mut self.partitions[index];
             if part.done {
@@ -259,6 +263,7 @@ impl Ingest {
                 settings,
                 promised,
                 committed_below,
+                horizon,
             };
             let poll = part.reader.poll(&mut |item| ctx.item(item));
             if self.counts.records_in > before {
