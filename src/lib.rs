@@ -7,6 +7,7 @@ pub mod config;
 pub mod dataflow;
 pub mod event;
 pub mod exact;
+pub mod human;
 pub mod metrics;
 pub mod produce;
 pub mod row;

@@ -114,7 +114,7 @@ pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
 /// Why a Kafka source cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSourceError {
-    #[error("cannot reach Kafka brokers {brokers} within {waited:?}: {message}; are they running and reachable?")]
+    #[error("cannot reach Kafka brokers {brokers} within {}: {message}; are they running and reachable?", crate::human::duration(*waited))]
     Unreachable {
         brokers: String,
         waited: Duration,
@@ -205,8 +205,9 @@ pub fn list_partitions(
                 Err(e) => {
                     if !warned {
                         eprintln!(
-                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {patience:?}",
-                            spec.brokers
+                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {}",
+                            spec.brokers,
+                            crate::human::duration(patience)
                         );
                         warned = true;
                     }

@@ -112,28 +112,46 @@ pub struct PgSink {
     thread: std::thread::JoinHandle<Result<WriterStats, PgError>>,
 }
 
-/// Connects, retrying with capped backoff until `timeout`.
+/// Shortest wait for one connection attempt, even when the deadline is closer.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+
+/// Connects, retrying with capped backoff until `timeout` has passed. Errors the server sends
+/// for good (no such database, bad password) end it at once.
 pub fn connect(target: &Target, timeout: Duration) -> Result<Client, PgError> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(100);
     let mut warned = false;
     loop {
-        match target.config.connect(NoTls) {
+        // One attempt may not outlast the deadline (libpq's connect_timeout is 10s).
+        let left = timeout.saturating_sub(started.elapsed());
+        let mut config = target.config.clone();
+        let attempt = config
+            .get_connect_timeout()
+            .map_or(left, |t| left.min(*t))
+            .max(MIN_ATTEMPT);
+        config.connect_timeout(attempt);
+        match config.connect(NoTls) {
             Ok(client) => return Ok(client),
             Err(e) => {
                 let message = super::redact(&describe(&e));
-                if started.elapsed() + backoff > timeout || !is_transient(&e) {
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() || !is_transient(&e) {
                     return Err(PgError::Connect {
                         target: target.to_string(),
-                        waited: started.elapsed(),
+                        retried: warned.then(|| started.elapsed()),
                         message,
+                        hint: super::connect_hint(&e, target),
                     });
                 }
                 if !warned {
-                    eprintln!("tickflow: cannot connect to {target} ({message}); retrying for up to {timeout:?}");
+                    eprintln!(
+                        "tickflow: cannot connect to {target} ({message}); retrying for up to {}",
+                        crate::human::duration(timeout)
+                    );
                     warned = true;
                 }
-                std::thread::sleep(backoff);
+                // The last wait ends at the deadline, for one attempt there.
+                std::thread::sleep(backoff.min(left));
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
