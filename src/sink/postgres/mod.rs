@@ -1,9 +1,11 @@
 //! The PostgreSQL sink: batched idempotent upserts, one transaction per committed frontier.
 
+mod owner;
 mod schema;
 mod target;
 mod writer;
 
+pub use owner::{TakenOver, OWNERS};
 pub use schema::{validate_identifier, Tables};
 pub use target::{is_postgres_uri, redact, Target, TargetError};
 pub use writer::{connect, AfterCommit, PgSink, PgSinkOptions, RejectRow, ToWriter, WriterStats};
@@ -29,6 +31,13 @@ pub enum PgError {
     },
     #[error("table {table} exists with an incompatible shape: {problems}; drop or rename it, or configure other table names in the spec's [postgres] section")]
     Shape { table: String, problems: String },
+    #[error("table {table} holds the results of pipeline {owner:?} (claimed {since} UTC), so pipeline {pipeline:?} will not write into it; give this pipeline tables of its own with --pg-schema or other table names in the spec's [postgres] section, or pass --restart to take the tables over (pipeline {owner:?} then loses its saved progress)")]
+    Owned {
+        table: String,
+        owner: String,
+        since: String,
+        pipeline: String,
+    },
     #[error("pipeline {pipeline:?} was committed with {saved} input splits (workers), this run has {now}; run with -w {saved}, or pass --restart to start over")]
     Splits {
         pipeline: String,

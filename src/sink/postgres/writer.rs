@@ -188,7 +188,22 @@ impl PgSink {
         resumable: bool,
     ) -> Result<(Client, Option<Restart>), PgError> {
         let mut client = connect(&options.target, options.connect_timeout)?;
-        schema::ensure(&mut client, &options.tables)?;
+        let taken = schema::ensure(&mut client, &options.tables, &options.pipeline, restart)?;
+        let mut previous: Vec<&str> = taken.iter().map(|t| t.previous.as_str()).collect();
+        previous.sort_unstable();
+        previous.dedup();
+        for owner in previous {
+            let tables: Vec<&str> = taken
+                .iter()
+                .filter(|t| t.previous == owner)
+                .map(|t| t.table.as_str())
+                .collect();
+            eprintln!(
+                "tickflow: pipeline {:?} takes over {} from pipeline {owner:?} (--restart); the saved progress of {owner:?} is deleted",
+                options.pipeline,
+                tables.join(" and ")
+            );
+        }
         let progress = options.tables.qualified(&options.tables.progress);
         if restart || !resumable {
             let sql = format!("DELETE FROM {progress} WHERE pipeline = $1");
