@@ -342,4 +342,15 @@ mod tests {
             assert!(validate_identifier("t", bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn no_table_may_take_the_owners_table_name() {
+        let t = Tables {
+            progress: OWNERS.into(),
+            ..Tables::default()
+        };
+        let e = t.validate().unwrap_err();
+        assert!(e.contains("progress table") && e.contains(OWNERS), "{e}");
+        assert!(Tables::default().validate().is_ok());
+    }
 }
