@@ -76,7 +76,9 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             };
             spec.window.length = Some(args.window.clone());
             spec.window.slide = Some(args.slide.clone());
-            spec.name = Some(format!("bench-w{workers}"));
+            // One name for every configuration: the benchmark's tables belong to one pipeline.
+            spec.name = Some("bench".into());
+            spec.postgres.schema = Some(args.pg_schema.clone());
             spec.kafka.exit_at_end = Some(true);
             let (events, windows_out, seconds) = measure(Pipeline::from_spec(spec)?)?;
             let result = BenchResult {

@@ -189,7 +189,7 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
                                 std::time::Duration::from_secs(10),
                             )?;
                             client.batch_execute("DROP SCHEMA IF EXISTS tickflow_bench CASCADE")?;
-                            cmd.args(["--pg-schema", "tickflow_bench", "--pipeline", "suite"]);
+                            cmd.args(["--pg-schema", "tickflow_bench", "--pipeline", "bench"]);
                         }
                         let started = Instant::now();
                         let (stderr, peak_kb) = run_measured(cmd)?;

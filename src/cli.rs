@@ -391,6 +391,10 @@ pub struct BenchArgs {
     /// Where results go: `discard` (default), `file:PATH`, or a PostgreSQL URL.
     #[arg(long, default_value = "discard")]
     pub sink: String,
+    /// PostgreSQL schema for the tables of a PostgreSQL sink, created if missing, so that a
+    /// benchmark never writes into a pipeline's tables (`--suite` always uses `tickflow_bench`).
+    #[arg(long, value_name = "SCHEMA", default_value = "tickflow_bench")]
+    pub pg_schema: String,
     /// Window length.
     #[arg(long, default_value = "60s")]
     pub window: String,

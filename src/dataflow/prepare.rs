@@ -101,7 +101,7 @@ pub fn prepare(
                 if !replayable {
                     tracing::info!("sources that cannot be replayed: PostgreSQL results are at-most-once across a crash");
                 }
-                let (store, saved) = PgSink::open(&pg_options, options.restart || !replayable)?;
+                let (store, saved) = PgSink::open(&pg_options, options.restart, replayable)?;
                 let hooks = group_commit_hook(&pipeline).into_iter().collect();
                 let run_id = (!replayable).then(run_started);
                 let sink = PgSink::start(

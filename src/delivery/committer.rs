@@ -89,7 +89,7 @@ pub enum DeliveryError {
     /// The store failed in a way retrying cannot fix.
     #[error("{0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),
-    #[error("giving up on {sink} after {} of retries: {message}", crate::units::human(*.waited))]
+    #[error("giving up on {sink} after {} of retries: {message}", crate::human::duration(*.waited))]
     GaveUp {
         sink: String,
         waited: Duration,

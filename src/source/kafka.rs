@@ -114,7 +114,7 @@ pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
 /// Why a Kafka source cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSourceError {
-    #[error("cannot reach Kafka brokers {brokers} within {}: {message}; are they running and reachable?", crate::units::human(*.waited))]
+    #[error("cannot reach Kafka brokers {brokers} within {}: {message}; are they running and reachable?", crate::human::duration(*.waited))]
     Unreachable {
         brokers: String,
         waited: Duration,
@@ -210,7 +210,7 @@ pub fn list_partitions(
                         eprintln!(
                             "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {}",
                             spec.brokers,
-                            crate::units::human(patience)
+                            crate::human::duration(patience)
                         );
                         warned = true;
                     }

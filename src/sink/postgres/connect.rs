@@ -4,34 +4,53 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
-use super::{describe, is_transient, redact, PgError, Target};
-use crate::retry::{retry, RetryError, RetryPolicy};
+use super::{connect_hint, describe, is_transient, redact, PgError, Target};
+use crate::human;
+use crate::retry::RetryPolicy;
 
-/// Connects, retrying transient failures (refused, reset, the server starting) until `timeout`.
+/// Shortest wait for one connection attempt, even when the deadline is closer.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+
+/// Connects, retrying failures that may pass (refused, reset, the server starting) until
+/// `timeout` has passed, with one last attempt at the deadline. Errors the server sends for
+/// good (no such database, a bad password) end it at once, with the hint that fits them.
 pub fn connect(target: &Target, timeout: Duration) -> Result<Client, PgError> {
+    let mut backoff = RetryPolicy::for_up_to(timeout).start();
     let mut warned = false;
-    retry(
-        RetryPolicy::for_up_to(timeout),
-        || target.config.connect(NoTls),
-        is_transient,
-        |e, _| {
-            if !warned {
-                let message = redact(&describe(e));
-                let timeout = crate::units::human(timeout);
-                eprintln!("tickflow: cannot connect to {target} ({message}); retrying for up to {timeout}");
-                warned = true;
-            }
-        },
-    )
-    .map_err(|e| {
-        let waited = match &e {
-            RetryError::GaveUp { waited, .. } => *waited,
-            RetryError::Permanent(_) => Duration::ZERO,
+    loop {
+        // One attempt may not outlast the deadline (libpq's connect_timeout is 10s).
+        let left = timeout.saturating_sub(backoff.elapsed());
+        let mut config = target.config.clone();
+        let attempt = config
+            .get_connect_timeout()
+            .map_or(left, |t| left.min(*t))
+            .max(MIN_ATTEMPT);
+        config.connect_timeout(attempt);
+        let e = match config.connect(NoTls) {
+            Ok(client) => return Ok(client),
+            Err(e) => e,
         };
-        PgError::Connect {
-            target: target.to_string(),
-            waited,
-            message: redact(&describe(&e.into_inner())),
+        let message = redact(&describe(&e));
+        let pause = if is_transient(&e) {
+            backoff.next_pause()
+        } else {
+            None
+        };
+        let Some(pause) = pause else {
+            return Err(PgError::Connect {
+                target: target.to_string(),
+                retried: warned.then(|| backoff.elapsed()),
+                message,
+                hint: connect_hint(&e, target),
+            });
+        };
+        if !warned {
+            eprintln!(
+                "tickflow: cannot connect to {target} ({message}); retrying for up to {}",
+                human::duration(timeout)
+            );
+            warned = true;
         }
-    })
+        std::thread::sleep(pause);
+    }
 }

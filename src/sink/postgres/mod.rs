@@ -2,12 +2,14 @@
 
 mod connect;
 mod copy;
+mod owner;
 mod schema;
 mod sink;
 mod store;
 mod target;
 
 pub use connect::connect;
+pub use owner::{TakenOver, OWNERS};
 pub use schema::{validate_identifier, Tables};
 pub use sink::{PgSink, PgSinkOptions};
 pub use store::{PgStore, StoreScope};
@@ -16,11 +18,14 @@ pub use target::{is_postgres_uri, redact, Target, TargetError};
 /// Why the PostgreSQL sink stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("cannot connect to {target} within {}: {message}; is the server running and reachable?", crate::units::human(*.waited))]
+    #[error("cannot connect to {target}{}: {message}; {hint}", within(*retried))]
     Connect {
         target: String,
-        waited: std::time::Duration,
+        /// How long connecting was retried, if it was.
+        retried: Option<std::time::Duration>,
         message: String,
+        /// What to do about it, from the SQLSTATE (see [`connect_hint`]).
+        hint: String,
     },
     #[error("PostgreSQL refused `{statement}`: {message}")]
     Statement {
@@ -33,6 +38,13 @@ pub enum PgError {
     },
     #[error("table {table} exists with an incompatible shape: {problems}; drop or rename it, or configure other table names in the spec's [postgres] section")]
     Shape { table: String, problems: String },
+    #[error("table {table} holds the results of pipeline {owner:?} (claimed {since} UTC), so pipeline {pipeline:?} will not write into it; give this pipeline tables of its own with --pg-schema or other table names in the spec's [postgres] section, or pass --restart to take the tables over (pipeline {owner:?} then loses its saved progress)")]
+    Owned {
+        table: String,
+        owner: String,
+        since: String,
+        pipeline: String,
+    },
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
 }
@@ -75,11 +87,50 @@ impl PgError {
     }
 }
 
+/// ` within 3s` after a connection retried that long, else nothing.
+fn within(retried: Option<std::time::Duration>) -> String {
+    retried.map_or_else(String::new, |d| {
+        format!(" within {}", crate::human::duration(d))
+    })
+}
+
+/// What to do when connecting to `target` failed with `e`, from the SQLSTATE the server sent:
+/// only an error without one (refused, timed out, unreachable) asks whether the server runs.
+pub fn connect_hint(e: &postgres::Error, target: &Target) -> String {
+    let db = target.dbname();
+    let user = target.config.get_user().unwrap_or("");
+    let Some(code) = e.code() else {
+        return "is the server running and reachable?".into();
+    };
+    match code.code() {
+        "3D000" => format!(
+            "create the database (`createdb {db}`) or fix the database name in the connection string"
+        ),
+        "28P01" | "28000" => format!(
+            "check the user ({user}) and password (in the URL, PGPASSWORD or ~/.pgpass) and the server's pg_hba.conf"
+        ),
+        "42501" => format!(
+            "user {user} may not connect to {db}: have it granted (`GRANT CONNECT ON DATABASE \"{db}\" TO \"{user}\"`) or connect as another user"
+        ),
+        "53300" => {
+            "the server has no free connections: close some, or raise its max_connections".into()
+        }
+        c if c.starts_with("57P") || c.starts_with("08") => {
+            "the server is starting, stopping or unreachable; is it running and reachable?".into()
+        }
+        _ => "see the server's log for more".into(),
+    }
+}
+
 /// The server's message and code when there is one, else the client's.
 pub fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
+        // The client's own message ("error connecting to server") leaves out why.
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 

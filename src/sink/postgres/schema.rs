@@ -3,6 +3,7 @@
 use postgres::Client;
 use serde::{Deserialize, Serialize};
 
+use super::owner::{self, TakenOver, OWNERS};
 use super::PgError;
 
 /// Table names and schema, from the spec's `[postgres]` section.
@@ -45,10 +46,16 @@ pub fn validate_identifier(what: &str, name: &str) -> Result<(), String> {
 }
 
 impl Tables {
+    /// Every name is a plain identifier, and none is the owners table's.
     pub fn validate(&self) -> Result<(), String> {
         validate_identifier("postgres schema", &self.schema)?;
         for (what, name) in self.named() {
             validate_identifier(what, name)?;
+            if name == OWNERS {
+                return Err(format!(
+                    "{what} may not be named {OWNERS:?}: tickflow keeps the tables' owners there"
+                ));
+            }
         }
         Ok(())
     }
@@ -103,6 +110,13 @@ pub const REJECT_COLUMNS: [Column; 9] = [
     ("raw", "text"),
 ];
 
+pub const OWNER_COLUMNS: [Column; 4] = [
+    ("schema_name", "text"),
+    ("table_name", "text"),
+    ("pipeline", "text"),
+    ("claimed_at", "timestamp with time zone"),
+];
+
 pub const PROGRESS_COLUMNS: [Column; 8] = [
     ("pipeline", "text"),
     ("source", "text"),
@@ -145,8 +159,15 @@ struct TableDef<'a> {
     nullable: &'static [&'static str],
 }
 
-/// Creates the schema and tables if missing and checks that existing ones fit.
-pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
+/// Creates the schema and tables if missing, checks that existing ones fit, and claims the
+/// result tables for `pipeline` (see [`super::owner`]); `take_over`: from another pipeline too.
+/// Returns the tables taken over, each with its previous owner.
+pub fn ensure(
+    client: &mut Client,
+    t: &Tables,
+    pipeline: &str,
+    take_over: bool,
+) -> Result<Vec<TakenOver>, PgError> {
     // Processes of a cluster start together, and concurrent `CREATE ... IF NOT EXISTS` can
     // still collide in the catalog: one transaction under an advisory lock at a time.
     let mut tx = client
@@ -155,11 +176,17 @@ pub fn ensure(client: &mut Client, t: &Tables) -> Result<(), PgError> {
     let lock = "SELECT pg_advisory_xact_lock(hashtext('tickflow schema setup'))";
     tx.batch_execute(lock)
         .map_err(|e| PgError::statement(lock, e))?;
-    ensure_locked(&mut tx, t)?;
-    tx.commit().map_err(|e| PgError::statement("COMMIT", e))
+    let created = ensure_locked(&mut tx, t)?;
+    let taken = owner::claim(&mut tx, t, pipeline, take_over, &created)?;
+    tx.commit().map_err(|e| PgError::statement("COMMIT", e))?;
+    Ok(taken)
 }
 
-fn ensure_locked(client: &mut postgres::Transaction<'_>, t: &Tables) -> Result<(), PgError> {
+/// Creates what is missing; returns the names of the tables it created.
+fn ensure_locked(
+    client: &mut postgres::Transaction<'_>,
+    t: &Tables,
+) -> Result<Vec<String>, PgError> {
     let ddl = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", t.schema);
     client
         .batch_execute(&ddl)
@@ -189,7 +216,14 @@ fn ensure_locked(client: &mut postgres::Transaction<'_>, t: &Tables) -> Result<(
             key: &["pipeline", "source", "partition"],
             nullable: &["max_seen_ms"],
         },
+        TableDef {
+            name: OWNERS,
+            columns: &OWNER_COLUMNS,
+            key: &["schema_name", "table_name"],
+            nullable: &[],
+        },
     ];
+    let mut created = Vec::new();
     for TableDef {
         name,
         columns,
@@ -209,6 +243,15 @@ fn ensure_locked(client: &mut postgres::Transaction<'_>, t: &Tables) -> Result<(
             })
             .collect();
         let key: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
+        let sql =
+            "SELECT NOT EXISTS (SELECT FROM pg_tables WHERE schemaname = $1 AND tablename = $2)";
+        let missing: bool = client
+            .query_one(sql, &[&t.schema, &name])
+            .map_err(|e| PgError::statement(sql, e))?
+            .get(0);
+        if missing {
+            created.push(name.to_string());
+        }
         let ddl = format!(
             "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))",
             t.qualified(name),
@@ -220,7 +263,7 @@ fn ensure_locked(client: &mut postgres::Transaction<'_>, t: &Tables) -> Result<(
             .map_err(|e| PgError::statement(&ddl, e))?;
         check_shape(client, t, name, columns, &key)?;
     }
-    Ok(())
+    Ok(created)
 }
 
 /// An existing table must have every column with the right type and a unique key on `key`.
@@ -298,5 +341,16 @@ mod tests {
         ] {
             assert!(validate_identifier("t", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn no_table_may_take_the_owners_table_name() {
+        let t = Tables {
+            progress: OWNERS.into(),
+            ..Tables::default()
+        };
+        let e = t.validate().unwrap_err();
+        assert!(e.contains("progress table") && e.contains(OWNERS), "{e}");
+        assert!(Tables::default().validate().is_ok());
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::store::{PgStore, StoreScope};
-use super::{connect, schema, PgError, Tables, Target};
+use super::{connect, schema, PgError, Tables, TakenOver, Target};
 use crate::delivery::{
     recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
     ToCommitter,
 };
+use crate::retry::{retry, RetryError, RetryPolicy};
 use crate::row::{RejectRow, WindowRow};
 use crate::sink::{Sink, SinkError};
 use crate::window::WindowSpec;
@@ -58,16 +59,32 @@ pub struct PgSink {
 }
 
 impl PgSink {
-    /// Connects, creates or checks the tables, and reads where a restart begins.
+    /// Connects, creates or checks the tables (claiming them for this pipeline), and reads
+    /// where a restart begins.
     ///
-    /// `forget`: drop saved progress and start over (`--restart`, or sources that cannot be
-    /// replayed, whose saved positions mean nothing to a new run).
+    /// `restart` (`--restart`): take the tables over from another pipeline if need be, and
+    /// forget saved progress. `replayable`: every source can be read again, so saved progress
+    /// is used; otherwise it means nothing to a new run and is forgotten.
     pub fn open(
         options: &PgSinkOptions,
-        forget: bool,
+        restart: bool,
+        replayable: bool,
     ) -> Result<(PgStore, Option<Restart>), PgError> {
-        let mut client = connect(&options.target, options.connect_timeout)?;
-        schema::ensure(&mut client, &options.tables)?;
+        // A connection lost while setting up (a server restarting, a terminated backend) is
+        // retried on a new one; every step of the setup is idempotent.
+        let (client, taken) = retry(
+            RetryPolicy::for_up_to(options.connect_timeout),
+            || {
+                let mut client = connect(&options.target, options.connect_timeout)?;
+                let taken =
+                    schema::ensure(&mut client, &options.tables, &options.pipeline, restart)?;
+                Ok((client, taken))
+            },
+            PgError::is_transient,
+            |e, _| tracing::warn!(error = %e, "preparing PostgreSQL failed; retrying"),
+        )
+        .map_err(RetryError::into_inner)?;
+        announce_take_over(&options.pipeline, &taken);
         let scope = StoreScope {
             tables: options.tables.clone(),
             pipeline: options.pipeline.clone(),
@@ -79,7 +96,7 @@ impl PgSink {
         let restart = recover(
             &mut store,
             &options.pipeline,
-            forget,
+            restart || !replayable,
             options.processes(),
             options.splits,
             options.connect_timeout,
@@ -129,6 +146,24 @@ impl PgSink {
         self.delivery
             .send(message)
             .map_err(|_| SinkError::Stopped(self.name.clone()))
+    }
+}
+
+/// Says which tables `pipeline` took over from which pipeline (`--restart`).
+fn announce_take_over(pipeline: &str, taken: &[TakenOver]) {
+    let mut previous: Vec<&str> = taken.iter().map(|t| t.previous.as_str()).collect();
+    previous.sort_unstable();
+    previous.dedup();
+    for owner in previous {
+        let tables: Vec<&str> = taken
+            .iter()
+            .filter(|t| t.previous == owner)
+            .map(|t| t.table.as_str())
+            .collect();
+        eprintln!(
+            "tickflow: pipeline {pipeline:?} takes over {} from pipeline {owner:?} (--restart); the saved progress of {owner:?} is deleted",
+            tables.join(" and ")
+        );
     }
 }
 

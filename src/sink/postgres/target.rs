@@ -110,7 +110,8 @@ impl Target {
         self.config.get_ports().first().copied().unwrap_or(5432)
     }
 
-    fn dbname(&self) -> String {
+    /// The database connected to: the one named, else the user's name, as libpq does.
+    pub(super) fn dbname(&self) -> String {
         self.config
             .get_dbname()
             .or(self.config.get_user())
