@@ -5,9 +5,10 @@ mod common;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::python::*;
 use common::*;
 
 /// Connects once tickflow listens on `port` (a probe connection would itself count as a
@@ -26,6 +27,7 @@ fn connect_when_listening(port: u16) -> TcpStream {
 /// as Python dict literals to the first client, then closes.
 #[test]
 fn client_mode_reads_a_python_producer_like_a_file() {
+    let Some(py) = python(&[]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let events = random_events(51, 8_000, 2_000, 0);
     let input = write_lines(dir.path(), "in.jsonl", &lines_of(&events));
@@ -40,7 +42,8 @@ for line in open(sys.argv[2]):
 conn.close(); srv.close()
 "#;
     // tickflow may start first: it retries until the producer listens.
-    let mut producer = Command::new("python3")
+    let mut producer = py
+        .command()
         .args(["-c", server, &port.to_string(), input.to_str().unwrap()])
         .spawn()
         .unwrap();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod python;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +13,28 @@ use serde_json::Value;
 
 /// A result row's identity: kind, key, window end.
 pub type RowKey = (String, String, String);
+
+/// True when the tests run under CI (`CI=true`), where a missing service or module fails a test
+/// instead of skipping it.
+pub fn under_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Skips the calling test for `why` (what is missing, and how to get it): prints
+/// `SKIPPED <test>: <why>` where `cargo test` shows it, or panics with `why` under `CI=true`.
+pub fn skip(why: &str) {
+    if under_ci() {
+        panic!("{why} (required under CI=true)");
+    }
+    let test = std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .map(|n| format!(" {n}"))
+        .unwrap_or_default();
+    // Straight to the process's stderr: the test harness swallows what a passing test prints
+    // with `eprintln!`, and a skip must not go unseen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED{test}: {why}");
+}
 
 /// A loopback port nobody listens on (just now).
 pub fn free_port() -> u16 {

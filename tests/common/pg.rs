@@ -11,11 +11,8 @@ pub fn pg_url() -> String {
 pub fn pg() -> Option<Client> {
     match Client::connect(&pg_url(), NoTls) {
         Ok(c) => Some(c),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL at {} is required under CI=true: {e}", pg_url())
-        }
         Err(e) => {
-            eprintln!("SKIPPED: no PostgreSQL at {}: {e}", pg_url());
+            super::skip(&format!("no PostgreSQL at {}: {e}", pg_url()));
             None
         }
     }
