@@ -93,8 +93,29 @@ fn kill_9_and_restart_equals_an_uninterrupted_run() {
     run_into(&input, &clean, &[]);
     assert!(count(&mut client, &clean, "symbol_averages") > 100_000);
 
+    // Where each kill lands: a fixed time after start (before or around the first commit), or
+    // a short time after the run's committed frontier was seen to move (between commits),
+    // whatever the machine's speed.
+    let committed = |client: &mut Client| -> Option<i64> {
+        client
+            .query_opt(
+                &format!("SELECT committed_below_ms FROM {killed}.tickflow_progress WHERE pipeline = 'busy' AND partition = -1"),
+                &[],
+            )
+            .ok()
+            .flatten()
+            .map(|r| r.get(0))
+    };
     let mut mid_run_commits = 0;
-    for delay_ms in [700, 250, 900, 400, 1200, 150] {
+    for (after_commit, delay_ms) in [
+        (true, 0),
+        (false, 250),
+        (true, 90),
+        (false, 400),
+        (true, 30),
+        (false, 150),
+    ] {
+        let before = committed(&mut client);
         let mut child = tickflow()
             .args([
                 "run",
@@ -118,18 +139,19 @@ fn kill_9_and_restart_equals_an_uninterrupted_run() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        if after_commit {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while committed(&mut client) == before
+                && child.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let committed: Option<i64> = client
-            .query_opt(
-                &format!("SELECT committed_below_ms FROM {killed}.tickflow_progress WHERE pipeline = 'busy' AND partition = -1"),
-                &[],
-            )
-            .ok()
-            .flatten()
-            .map(|r| r.get(0));
-        if committed.is_some_and(|c| c > 0 && c < i64::MAX) {
+        if committed(&mut client).is_some_and(|c| c > 0 && c < i64::MAX) {
             mid_run_commits += 1;
         }
     }
