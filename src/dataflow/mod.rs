@@ -19,6 +19,7 @@ pub use aggregate::Windows;
 pub use combine::Combiner;
 pub use control::RunControl;
 pub use emit::Emit;
+pub use gossip::{gossip, WatermarkBoard};
 pub use ingest::{ingest, IngestContext, IngestSettings, Resumption};
 pub use partial::Partial;
 pub use prepare::{prepare, PreparedRun};

@@ -36,7 +36,12 @@ enum Ready {
     },
     Socket(String),
     Listen(Arc<Listener>),
+    /// Partitions a closure makes in each worker (see [`PreparedSources::from_partitions`]).
+    Made(MakePartitions),
 }
+
+/// Makes the partitions of `(worker, workers)`.
+type MakePartitions = Arc<dyn Fn(usize, usize) -> Vec<Box<dyn Partition>> + Send + Sync>;
 
 /// Every source of a pipeline, prepared in this process.
 pub struct PreparedSources {
@@ -175,9 +180,30 @@ impl PreparedSources {
                 ))),
                 Ready::Stdin | Ready::Socket(_) => {}
                 Ready::Listen(listener) => discover.push(Box::new(listener.for_worker(worker))),
+                Ready::Made(make) => parts.extend(make(worker, workers)),
             }
         }
         Ok((parts, discover))
+    }
+
+    /// One source whose partitions `make(worker, workers)` builds in each worker: a hook for
+    /// tests that drive the dataflow's operators in process with scripted partitions. Such a
+    /// source is not replayable.
+    #[doc(hidden)]
+    pub fn from_partitions(
+        make: impl Fn(usize, usize) -> Vec<Box<dyn Partition>> + Send + Sync + 'static,
+    ) -> PreparedSources {
+        PreparedSources {
+            ready: vec![Ready::Made(Arc::new(make))],
+            settings: SourceSettings {
+                generator: GeneratorSpec::default(),
+                max_line_bytes: 1 << 20,
+                max_connections: 1,
+                kafka: KafkaOptions::default(),
+                local_workers: 1,
+            },
+            stop: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Whether every source can be read again from a saved position (files, Kafka), so that
