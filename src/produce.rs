@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::event::Record;
 use crate::source::{
-    Generator, GeneratorSpec, Item, KafkaOptions, KafkaSourceError, KafkaSpec, Partition, Poll,
+    Generator, GeneratorSpec, Item, KafkaConfig, KafkaOptions, KafkaSourceError, Partition, Poll,
 };
 
 /// Why producing stopped.
@@ -101,8 +101,11 @@ pub fn produce(
     if let Some(address) = to.strip_prefix("listen://") {
         return serve(address, spec);
     }
-    match to.strip_prefix("kafka://").and_then(KafkaSpec::parse) {
-        Some(k) => kafka::produce(&k, &mut generator, options),
+    match to
+        .strip_prefix("kafka://")
+        .and_then(|rest| KafkaConfig::parse(rest, options))
+    {
+        Some(k) => kafka::produce(&k, &mut generator),
         None => Err(ProduceError::Target(to.to_string())),
     }
 }

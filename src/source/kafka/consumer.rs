@@ -1,272 +1,21 @@
-//! Kafka topics: partitions assigned explicitly over all workers, one queue per partition.
-//!
-//! How it works:
-//! 1. At start-up (before the dataflow runs) the topics' partitions are listed, retrying while
-//!    the brokers are unreachable; a topic that does not exist is an error.
-//! 2. Partition `p` of the `t`-th topic goes to worker `(t + p) % total_workers`, the same in
-//!    every process; no group rebalancing ever moves it during a run. The rule does not depend
-//!    on how many partitions there are, so partitions added later go where it says too.
-//! 3. Each worker runs one consumer per topic with an explicit assignment and routes its
-//!    messages into one backlog per partition, so each partition is polled (never blocking)
-//!    with its own watermark.
-//! 4. A message's offset is its position: rejects name topic, partition and offset, and saved
-//!    progress is a Kafka offset to seek back to.
-//! 5. Only a partition that has reached its end (partition EOF) counts as caught up; one that
-//!    cannot reach its broker keeps holding the frontier, so nothing it later delivers is late.
-//! 6. While running (not with `--exit-at-end`), a `PartitionWatch` thread per source lists the
-//!    topics again every `--partition-discovery-interval`; each worker adds the new partitions
-//!    the rule gives it to its consumer, read from their beginning (as Flink does: a partition
-//!    created during the run holds nothing the run has read).
+//! Reading Kafka partitions: one consumer per worker and topic, a backlog per partition.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaErrorCode;
 
-use super::{Discover, Item, Partition, Poll, Position};
-
-/// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KafkaSpec {
-    pub brokers: String,
-    pub topics: Vec<String>,
-}
-
-impl KafkaSpec {
-    /// Parses the part after `kafka://`.
-    pub fn parse(rest: &str) -> Option<KafkaSpec> {
-        let (brokers, topics) = rest.split_once('/')?;
-        let topics: Vec<String> = topics
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect();
-        (!brokers.is_empty() && !topics.is_empty()).then(|| KafkaSpec {
-            brokers: brokers.to_string(),
-            topics,
-        })
-    }
-
-    /// The source name of one topic, as rejects and progress rows carry it.
-    pub fn source_name(&self, topic: &str) -> String {
-        format!("kafka://{}/{topic}", self.brokers)
-    }
-}
-
-/// Where a pipeline without saved progress starts reading.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum StartOffset {
-    #[default]
-    Earliest,
-    Latest,
-}
-
-/// Kafka client settings shared by all Kafka sources of a pipeline.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct KafkaOptions {
-    /// `-X key=value` settings passed to librdkafka as they are.
-    pub settings: Vec<(String, String)>,
-    /// Consumer group whose committed offsets mirror progress (for lag monitoring only).
-    pub group_id: Option<String>,
-    pub start_offset: StartOffset,
-    /// End a partition at its first end-of-partition.
-    pub exit_at_end: bool,
-    /// How long to keep trying to reach the brokers at start-up.
-    pub connect_timeout: Duration,
-    /// How often to look for new partitions while running; zero: never.
-    pub discovery_interval: Duration,
-}
-
-/// A topic partition, in the order partitions are spread over workers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-/// The worker (of all workers of all processes) that reads partition `partition` of the
-/// source's `topic_index`-th topic.
-pub fn owner(topic_index: usize, partition: i32, workers: usize) -> usize {
-    (topic_index + partition.max(0) as usize) % workers
-}
-
-/// Why a Kafka source cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaSourceError {
-    #[error("cannot reach Kafka brokers {brokers} within {}: {message}; are they running and reachable?", crate::human::duration(*.waited))]
-    Unreachable {
-        brokers: String,
-        waited: Duration,
-        message: String,
-    },
-    #[error("Kafka topic {topic:?} does not exist on {brokers}; create it first (tickflow does not create topics)")]
-    NoTopic { brokers: String, topic: String },
-    #[error("invalid Kafka client setting: {0}")]
-    Config(String),
-}
-
-/// The client configuration: tickflow's choices first, then the user's `-X` settings.
-pub fn client_config(brokers: &str, options: &KafkaOptions) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        // Partitions are assigned explicitly; the group only mirrors offsets for monitoring.
-        .set(
-            "group.id",
-            options.group_id.as_deref().unwrap_or("tickflow"),
-        )
-        // Progress lives in the sink's transaction; Kafka's own offsets never decide anything.
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        // End of a partition is how "caught up" is known (ListOffsets is not trusted).
-        .set("enable.partition.eof", "true")
-        // A missing topic is an error, not something to create by accident.
-        .set("allow.auto.create.topics", "false")
-        .set(
-            "auto.offset.reset",
-            match options.start_offset {
-                StartOffset::Earliest => "earliest",
-                StartOffset::Latest => "latest",
-            },
-        );
-    for (k, v) in &options.settings {
-        c.set(k, v);
-    }
-    c
-}
-
-/// Lists the partitions of every topic, retrying with capped backoff while brokers are down.
-pub fn list_partitions(
-    spec: &KafkaSpec,
-    options: &KafkaOptions,
-) -> Result<Vec<TopicPartition>, KafkaSourceError> {
-    let consumer: BaseConsumer = client_config(&spec.brokers, options)
-        .create()
-        .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
-    let patience = options.connect_timeout;
-    let mut backoff = crate::retry::RetryPolicy {
-        first: Duration::from_millis(200),
-        ..crate::retry::RetryPolicy::for_up_to(patience)
-    }
-    .start();
-    let mut warned = false;
-    let mut out = Vec::new();
-    for topic in &spec.topics {
-        loop {
-            let remaining = patience.saturating_sub(backoff.elapsed());
-            let attempt = remaining.clamp(Duration::from_millis(500), Duration::from_secs(5));
-            let failure = match consumer.fetch_metadata(Some(topic), attempt) {
-                Ok(metadata) => {
-                    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
-                        return Err(KafkaSourceError::NoTopic {
-                            brokers: spec.brokers.clone(),
-                            topic: topic.clone(),
-                        });
-                    };
-                    let missing = matches!(
-                        t.error(),
-                        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition
-                    );
-                    if missing || (t.partitions().is_empty() && t.error().is_some()) {
-                        return Err(KafkaSourceError::NoTopic {
-                            brokers: spec.brokers.clone(),
-                            topic: topic.clone(),
-                        });
-                    }
-                    if !t.partitions().is_empty() {
-                        let mut parts: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
-                        parts.sort_unstable();
-                        out.extend(parts.into_iter().map(|partition| TopicPartition {
-                            topic: topic.clone(),
-                            partition,
-                        }));
-                        break;
-                    }
-                    // Metadata not ready yet (a topic being created): ask again.
-                    format!("the brokers list no partitions of topic {topic:?} yet")
-                }
-                Err(e) => {
-                    if !warned {
-                        eprintln!(
-                            "tickflow: cannot reach Kafka brokers {} ({e}); retrying for up to {}",
-                            spec.brokers,
-                            crate::human::duration(patience)
-                        );
-                        warned = true;
-                    }
-                    e.to_string()
-                }
-            };
-            if !backoff.wait() {
-                return Err(KafkaSourceError::Unreachable {
-                    brokers: spec.brokers.clone(),
-                    waited: backoff.elapsed(),
-                    message: failure,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Client callbacks: librdkafka reports every end of partition as an error as well; that is
-/// how tickflow knows it is caught up, not a problem, so only real errors are logged.
-pub struct Context;
-
-impl ClientContext for Context {
-    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
-        Context::publish_lag(&statistics);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        let eof = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !eof {
-            tracing::warn!(%error, reason, "Kafka client");
-        }
-    }
-}
-
-impl ConsumerContext for Context {}
-
-impl Context {
-    /// Publishes consumer lag from librdkafka's statistics (enabled with `--metrics-addr`).
-    fn publish_lag(statistics: &rdkafka::statistics::Statistics) {
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.hi_offset >= 0 && p.app_offset >= 0 {
-                    crate::metrics::set_kafka_lag(
-                        topic,
-                        *partition,
-                        (p.hi_offset - p.app_offset).max(0),
-                    );
-                }
-            }
-        }
-    }
-}
+use super::{
+    client_config, owner, Context, KafkaConfig, KafkaSourceError, PartitionWatch, StartOffset,
+    TopicPartition,
+};
+use crate::source::{Discover, Item, Partition, Poll, Position};
 
 /// Messages taken from one partition per poll: bounded so every partition, progress and
 /// shutdown stay live under load.
@@ -295,11 +44,8 @@ struct Backlog {
 const MESSAGES_PER_PUMP: usize = 8192;
 
 impl WorkerConsumer {
-    fn new(
-        spec: &KafkaSpec,
-        options: &KafkaOptions,
-    ) -> Result<Rc<WorkerConsumer>, KafkaSourceError> {
-        let consumer: BaseConsumer<Context> = client_config(&spec.brokers, options)
+    fn new(spec: &KafkaConfig) -> Result<Rc<WorkerConsumer>, KafkaSourceError> {
+        let consumer: BaseConsumer<Context> = client_config(&spec.brokers, &spec.options)
             .create_with_context(Context)
             .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
         Ok(Rc::new(WorkerConsumer {
@@ -311,8 +57,7 @@ impl WorkerConsumer {
     /// Adds `partitions` to the assignment, each at its resume offset or else at `fresh`.
     fn assign(
         self: &Rc<Self>,
-        spec: &KafkaSpec,
-        options: &KafkaOptions,
+        spec: &KafkaConfig,
         partitions: &[(TopicPartition, Option<u64>)],
         fresh: Offset,
         max_message: usize,
@@ -340,7 +85,7 @@ impl WorkerConsumer {
                     max_message,
                 },
                 at_end: false,
-                exit_at_end: options.exit_at_end,
+                exit_at_end: spec.options.exit_at_end,
             })
             .collect())
     }
@@ -423,7 +168,7 @@ impl Cursor {
         let payload = message.payload().unwrap_or(&[]);
         let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
         if payload.len() > self.max_message {
-            let keep = payload.len().min(super::OVERSIZED_PREFIX);
+            let keep = payload.len().min(crate::source::OVERSIZED_PREFIX);
             out(Item::Oversized(&payload[..keep], position));
         } else {
             out(Item::Line(payload, position));
@@ -490,8 +235,7 @@ impl Partition for KafkaPartition {
 /// One worker's share of a Kafka source: a consumer per topic it has partitions of, and the
 /// partitions found while running that the assignment rule gives it.
 pub struct WorkerKafka {
-    spec: KafkaSpec,
-    options: KafkaOptions,
+    spec: KafkaConfig,
     max_message: usize,
     worker: usize,
     workers: usize,
@@ -506,8 +250,7 @@ impl WorkerKafka {
     /// Opens the partitions of `listed` (the partitions at start-up) that the assignment rule
     /// gives `worker` out of `workers`.
     pub fn open(
-        spec: &KafkaSpec,
-        options: &KafkaOptions,
+        spec: &KafkaConfig,
         listed: &[TopicPartition],
         watch: Option<Arc<PartitionWatch>>,
         (worker, workers): (usize, usize),
@@ -516,7 +259,6 @@ impl WorkerKafka {
     ) -> Result<(Vec<KafkaPartition>, WorkerKafka), KafkaSourceError> {
         let mut me = WorkerKafka {
             spec: spec.clone(),
-            options: options.clone(),
             max_message,
             worker,
             workers,
@@ -525,7 +267,7 @@ impl WorkerKafka {
             seen: watch.as_ref().map_or(0, |w| w.generation()),
             watch,
         };
-        let fresh = match options.start_offset {
+        let fresh = match spec.options.start_offset {
             StartOffset::Earliest => Offset::Beginning,
             StartOffset::Latest => Offset::End,
         };
@@ -559,18 +301,12 @@ impl WorkerKafka {
                 Some(c) => c.clone(),
                 None => {
                     // One consumer per topic: partition numbers are then unambiguous in its events.
-                    let c = WorkerConsumer::new(&self.spec, &self.options)?;
+                    let c = WorkerConsumer::new(&self.spec)?;
                     self.consumers.insert(topic.clone(), c.clone());
                     c
                 }
             };
-            opened.extend(consumer.assign(
-                &self.spec,
-                &self.options,
-                &new,
-                fresh,
-                self.max_message,
-            )?);
+            opened.extend(consumer.assign(&self.spec, &new, fresh, self.max_message)?);
             self.reading
                 .extend(new.into_iter().map(|(tp, _)| (tp.topic, tp.partition)));
         }
@@ -606,230 +342,5 @@ impl Discover for WorkerKafka {
 
     fn finished(&self) -> bool {
         self.watch.is_none()
-    }
-}
-
-/// A source's topics' partitions as the brokers list them now: a thread per source and process
-/// lists them again every `--partition-discovery-interval` while the run lasts. Partitions only
-/// ever get added (Kafka cannot remove them).
-#[derive(Debug)]
-pub struct PartitionWatch {
-    listed: Mutex<Vec<TopicPartition>>,
-    /// Bumped whenever `listed` grows.
-    generation: AtomicU64,
-}
-
-impl PartitionWatch {
-    /// Starts watching `spec`'s topics, which have `listed` partitions now; `None` when
-    /// discovery is off (`--exit-at-end`, or an interval of zero).
-    pub fn start(
-        spec: &KafkaSpec,
-        options: &KafkaOptions,
-        listed: Vec<TopicPartition>,
-        stop: Arc<AtomicBool>,
-    ) -> Option<Arc<PartitionWatch>> {
-        let every = options.discovery_interval;
-        if options.exit_at_end || every.is_zero() {
-            return None;
-        }
-        let consumer: BaseConsumer = client_config(&spec.brokers, options).create().ok()?;
-        let watch = Arc::new(PartitionWatch {
-            listed: Mutex::new(listed),
-            generation: AtomicU64::new(0),
-        });
-        let topics = spec.topics.clone();
-        let weak = Arc::downgrade(&watch);
-        let spawned = std::thread::Builder::new()
-            .name("kafka-partitions".into())
-            .spawn(move || {
-                let mut next = Instant::now() + every;
-                loop {
-                    std::thread::sleep(Duration::from_millis(100));
-                    if stop.load(Relaxed) {
-                        return;
-                    }
-                    if Instant::now() < next {
-                        continue;
-                    }
-                    next = Instant::now() + every;
-                    let Some(watch) = weak.upgrade() else {
-                        return;
-                    };
-                    for topic in &topics {
-                        match consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
-                            Ok(metadata) => {
-                                if let Some(t) =
-                                    metadata.topics().iter().find(|t| t.name() == topic)
-                                {
-                                    let ids: Vec<i32> =
-                                        t.partitions().iter().map(|p| p.id()).collect();
-                                    watch.add(topic, &ids);
-                                }
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, topic, "listing Kafka partitions")
-                            }
-                        }
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start watching for new Kafka partitions");
-        }
-        Some(watch)
-    }
-
-    /// Records the partitions `ids` of `topic`, bumping the generation if any is new.
-    fn add(&self, topic: &str, ids: &[i32]) {
-        let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut grew = false;
-        for &partition in ids {
-            if !listed
-                .iter()
-                .any(|tp| tp.topic == topic && tp.partition == partition)
-            {
-                tracing::info!(topic, partition, "a new Kafka partition appeared");
-                listed.push(TopicPartition {
-                    topic: topic.to_string(),
-                    partition,
-                });
-                grew = true;
-            }
-        }
-        if grew {
-            self.generation.fetch_add(1, Relaxed);
-        }
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Relaxed)
-    }
-
-    fn listed(&self) -> Vec<TopicPartition> {
-        self.listed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-/// Commits resume offsets to the consumer group after the sink has committed them, so lag
-/// tools (`kafka-consumer-groups --describe`) show what is really done. Monitoring only:
-/// tickflow never reads these offsets back.
-pub struct GroupCommitter {
-    consumer: BaseConsumer<Context>,
-    /// Source name -> (topic) for the sources this committer serves.
-    topics: Vec<(String, String)>,
-    /// The last offsets committed, committed once more, synchronously, at the end of the run.
-    last: Option<TopicPartitionList>,
-}
-
-impl GroupCommitter {
-    pub fn new(specs: &[KafkaSpec], options: &KafkaOptions) -> Option<GroupCommitter> {
-        let spec = specs.first()?;
-        options.group_id.as_ref()?;
-        let consumer: BaseConsumer<Context> = client_config(&spec.brokers, options)
-            .create_with_context(Context)
-            .ok()?;
-        let topics = specs
-            .iter()
-            .flat_map(|s| s.topics.iter().map(|t| (s.source_name(t), t.clone())))
-            .collect();
-        Some(GroupCommitter {
-            consumer,
-            topics,
-            last: None,
-        })
-    }
-
-    /// Commits `offset` of each `(source, partition)` that is one of this committer's topics.
-    pub fn commit(&mut self, points: &[((String, usize), u64)]) {
-        tracing::debug!(?points, topics = ?self.topics, "committing group offsets");
-        let mut list = TopicPartitionList::new();
-        for ((source, partition), offset) in points {
-            if let Some((_, topic)) = self.topics.iter().find(|(s, _)| s == source) {
-                let _ = list.add_partition_offset(
-                    topic,
-                    *partition as i32,
-                    Offset::Offset(*offset as i64),
-                );
-            }
-        }
-        if list.count() > 0 {
-            if let Err(e) = self
-                .consumer
-                .commit(&list, rdkafka::consumer::CommitMode::Async)
-            {
-                tracing::warn!(error = %e, "committing consumer-group offsets (monitoring only)");
-            }
-            // Serves the commit's callback; never blocks.
-            let _ = self.consumer.poll(Duration::ZERO);
-            self.last = Some(list);
-        }
-    }
-}
-
-impl Drop for GroupCommitter {
-    fn drop(&mut self) {
-        if let Some(list) = self.last.take() {
-            if let Err(e) = self
-                .consumer
-                .commit(&list, rdkafka::consumer::CommitMode::Sync)
-            {
-                tracing::warn!(error = %e, "committing final consumer-group offsets (monitoring only)");
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn owners_do_not_move_when_partitions_are_added() {
-        // Two topics of 4 partitions over 3 workers: spread evenly...
-        let mut load = [0; 3];
-        for t in 0..2 {
-            for p in 0..4 {
-                load[owner(t, p, 3)] += 1;
-            }
-        }
-        assert_eq!(load.iter().sum::<i32>(), 8);
-        assert!(load.iter().all(|&n| n >= 2), "{load:?}");
-        // ...and a partition's owner depends on nothing that grows.
-        assert_eq!(owner(1, 5, 4), 2);
-        assert_eq!(owner(0, 4, 4), 0);
-    }
-
-    #[test]
-    fn a_watch_announces_only_new_partitions() {
-        let tp = |p| TopicPartition {
-            topic: "t".into(),
-            partition: p,
-        };
-        let watch = PartitionWatch {
-            listed: Mutex::new(vec![tp(0), tp(1)]),
-            generation: AtomicU64::new(0),
-        };
-        watch.add("t", &[0, 1]);
-        assert_eq!(watch.generation(), 0);
-        watch.add("t", &[1, 0, 2, 3]);
-        assert_eq!(watch.generation(), 1);
-        assert_eq!(watch.listed(), vec![tp(0), tp(1), tp(2), tp(3)]);
-    }
-
-    #[test]
-    fn parses_uris() {
-        assert_eq!(
-            KafkaSpec::parse("b1:9092,b2:9092/ticks,more"),
-            Some(KafkaSpec {
-                brokers: "b1:9092,b2:9092".into(),
-                topics: vec!["ticks".into(), "more".into()]
-            })
-        );
-        assert_eq!(KafkaSpec::parse("b1:9092"), None);
-        assert_eq!(KafkaSpec::parse("/t"), None);
-        assert_eq!(KafkaSpec::parse("b/"), None);
     }
 }
