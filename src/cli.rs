@@ -66,31 +66,6 @@ pub struct ProduceArgs {
     pub kafka_timeout: std::time::Duration,
 }
 
-impl ProduceArgs {
-    /// The generator these flags describe.
-    pub fn generator(&self) -> GeneratorSpec {
-        GeneratorSpec {
-            rate: self.rate,
-            event_rate: self.event_rate,
-            events: self.events,
-            symbols: self.symbols,
-            categories: self.categories.clone(),
-            seed: self.seed,
-            kinds: self.kind,
-            start: self.start.clone(),
-        }
-    }
-
-    /// The Kafka producer's settings these flags describe.
-    pub fn kafka(&self) -> KafkaOptions {
-        KafkaOptions {
-            settings: self.kafka_settings.iter().cloned().collect(),
-            connect_timeout: self.kafka_timeout,
-            ..KafkaOptions::default()
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
@@ -246,7 +221,8 @@ pub struct PipelineArgs {
     #[arg(long, value_enum)]
     pub start_offset: Option<crate::source::StartOffset>,
     /// Stop at the end of the input: every Kafka partition at its end, a `socket://` source
-    /// when the server closes, a `listen://` source once its producers have all gone.
+    /// when the server closes, a `listen://` source once its producers have all gone
+    /// (`exit_at_end = true` in a spec).
     #[arg(long)]
     pub exit_at_end: bool,
     /// How long to keep trying to reach the Kafka brokers at start (default 30s).
