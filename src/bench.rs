@@ -79,7 +79,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             // One name for every configuration: the benchmark's tables belong to one pipeline.
             spec.name = Some("bench".into());
             spec.postgres.schema = Some(args.pg_schema.clone());
-            spec.kafka.exit_at_end = Some(true);
+            spec.exit_at_end = Some(true);
             let (events, windows_out, seconds) = measure(Pipeline::from_spec(spec)?)?;
             let result = BenchResult {
                 source: args.source.clone(),
@@ -151,13 +151,9 @@ fn drain_bench(uri: &str, args: &BenchArgs) -> anyhow::Result<()> {
 
     let spec = uri
         .strip_prefix("kafka://")
-        .and_then(crate::source::KafkaSpec::parse)
+        .and_then(|rest| crate::source::KafkaConfig::parse(rest, &Default::default()))
         .ok_or_else(|| anyhow::anyhow!("--drain takes kafka://BROKER/TOPIC"))?;
-    let options = crate::source::KafkaOptions {
-        connect_timeout: std::time::Duration::from_secs(30),
-        ..Default::default()
-    };
-    let partitions = crate::source::list_partitions(&spec, &options)?;
+    let partitions = crate::source::list_partitions(&spec)?;
     for &workers in &args.workers {
         let started = Instant::now();
         let threads: Vec<_> = (0..workers)
@@ -171,7 +167,7 @@ fn drain_bench(uri: &str, args: &BenchArgs) -> anyhow::Result<()> {
                     })
                     .cloned()
                     .collect();
-                let config = crate::source::kafka_client_config(&spec.brokers, &options);
+                let config = crate::source::kafka_client_config(&spec.brokers, &spec.options);
                 std::thread::spawn(move || -> anyhow::Result<u64> {
                     if mine.is_empty() {
                         return Ok(0);

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::config::SpecFile;
+use crate::config::{duration, ConfigError, SpecFile};
 use crate::event::FieldNames;
 use crate::sink::Format;
-use crate::source::{GeneratorSpec, Kinds};
+use crate::source::{parse_setting, GeneratorSpec, KafkaOptions, Kinds};
 
 /// Event-time moving averages and category means over streams.
 #[derive(Debug, Parser)]
@@ -34,10 +34,10 @@ pub struct ProduceArgs {
     #[arg(long, default_value = "stdout")]
     pub to: String,
     /// Which records to write.
-    #[arg(long, value_enum, default_value = "ticks")]
+    #[arg(long, value_enum, default_value_t = GeneratorSpec::for_produce().kinds)]
     pub kind: Kinds,
     /// Events per second (0: as fast as the target takes them).
-    #[arg(long, default_value_t = 1000.0)]
+    #[arg(long, default_value_t = GeneratorSpec::for_produce().rate)]
     pub rate: f64,
     /// Events per second of event time (default: --rate, or 2000 when --rate is 0).
     #[arg(long)]
@@ -46,23 +46,23 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub events: Option<u64>,
     /// Number of symbols (SYM001, ...).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = GeneratorSpec::for_produce().symbols)]
     pub symbols: usize,
     /// Reading categories, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "A,B,C")]
+    #[arg(long, value_delimiter = ',', default_value = GeneratorSpec::DEFAULT_CATEGORIES)]
     pub categories: Vec<String>,
     /// Random seed.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = GeneratorSpec::for_produce().seed)]
     pub seed: u64,
     /// Event time of the first event (RFC 3339) or `now`.
-    #[arg(long, default_value = "now")]
+    #[arg(long, default_value_t = GeneratorSpec::for_produce().start)]
     pub start: String,
     /// Kafka producer setting passed to librdkafka as is; repeatable.
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    pub kafka_settings: Vec<String>,
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub kafka_settings: Vec<(String, String)>,
     /// How long to keep trying to reach the Kafka brokers at start, and to wait for the broker
     /// to acknowledge an event, before failing.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = KafkaOptions::DEFAULT_CONNECT_TIMEOUT, value_parser = humantime::parse_duration)]
     pub kafka_timeout: std::time::Duration,
 }
 
@@ -212,8 +212,8 @@ pub struct PipelineArgs {
     pub category_field: Option<String>,
     /// Kafka client setting passed to librdkafka as is (`-X security.protocol=SASL_SSL`);
     /// repeatable.
-    #[arg(short = 'X', value_name = "KEY=VALUE")]
-    pub kafka_settings: Vec<String>,
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub kafka_settings: Vec<(String, String)>,
     /// Kafka consumer group whose offsets mirror committed progress (for lag monitoring).
     #[arg(long, value_name = "GROUP")]
     pub group_id: Option<String>,
@@ -221,7 +221,8 @@ pub struct PipelineArgs {
     #[arg(long, value_enum)]
     pub start_offset: Option<crate::source::StartOffset>,
     /// Stop at the end of the input: every Kafka partition at its end, a `socket://` source
-    /// when the server closes, a `listen://` source once its producers have all gone.
+    /// when the server closes, a `listen://` source once its producers have all gone
+    /// (`exit_at_end = true` in a spec).
     #[arg(long)]
     pub exit_at_end: bool,
     /// How long to keep trying to reach the Kafka brokers at start (default 30s).
@@ -266,8 +267,9 @@ pub struct GeneratorArgs {
 }
 
 impl PipelineArgs {
-    /// Writes every flag that was given over the spec.
-    pub fn apply(&self, spec: &mut SpecFile) {
+    /// Writes every flag that was given over the spec; a duration flag that is not one is an
+    /// error naming its setting.
+    pub fn apply(&self, spec: &mut SpecFile) -> Result<(), ConfigError> {
         fn set<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
             if value.is_some() {
                 slot.clone_from(value);
@@ -288,21 +290,21 @@ impl PipelineArgs {
         set(&mut spec.postgres.schema, &self.pg_schema);
         set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
         set(&mut spec.postgres.commit_interval, &self.pg_commit_interval);
-        for kv in &self.kafka_settings {
-            let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-            spec.kafka
-                .settings
-                .insert(k.trim().to_string(), v.to_string());
-        }
+        spec.kafka
+            .settings
+            .extend(self.kafka_settings.iter().cloned());
         set(&mut spec.kafka.group_id, &self.group_id);
-        set(&mut spec.kafka.start_offset, &self.start_offset);
-        set(&mut spec.kafka.connect_timeout, &self.kafka_timeout);
-        set(
-            &mut spec.kafka.partition_discovery_interval,
-            &self.partition_discovery_interval,
-        );
+        if let Some(start) = self.start_offset {
+            spec.kafka.start_offset = start;
+        }
+        if let Some(text) = &self.kafka_timeout {
+            spec.kafka.connect_timeout = duration("kafka.connect_timeout", text)?;
+        }
+        if let Some(text) = &self.partition_discovery_interval {
+            spec.kafka.discovery_interval = duration("kafka.partition_discovery_interval", text)?;
+        }
         if self.exit_at_end {
-            spec.kafka.exit_at_end = Some(true);
+            spec.exit_at_end = Some(true);
         }
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
@@ -362,6 +364,7 @@ impl PipelineArgs {
         if let Some(v) = &g.start {
             gen.start.clone_from(v);
         }
+        Ok(())
     }
 }
 

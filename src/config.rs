@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::FieldNames;
 use crate::sink::postgres::Tables;
 use crate::sink::{Format, SinkSpec};
-use crate::source::{GeneratorSpec, KafkaOptions, SourceSpec, StartOffset};
+use crate::source::{ConnectorSettings, GeneratorSpec, KafkaOptions, ListenConfig, SourceConfig};
 use crate::window::WindowSpec;
 
 /// A spec or flag that cannot be used, naming the setting and what is wrong with it.
@@ -32,6 +32,12 @@ fn invalid(setting: &'static str, message: impl ToString) -> ConfigError {
     }
 }
 
+/// Reads the duration `text` of `setting` (`60s`, `500ms`, `1h`), naming the setting when it is
+/// not one.
+pub fn duration(setting: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    crate::human::parse_duration(text).map_err(|message| invalid(setting, message))
+}
+
 /// The pipeline spec as written in TOML; every field optional, unknown fields refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -46,28 +52,18 @@ pub struct SpecFile {
     pub max_line_bytes: Option<usize>,
     /// Producers a `listen://` source accepts at once (default 1024).
     pub max_connections: Option<usize>,
+    /// Stop at the end of the input, whatever the source: Kafka partitions at their end, a
+    /// `socket://` source when its server closes, a `listen://` source once its producers have
+    /// all gone (what `--exit-at-end` sets; `[kafka] exit_at_end` is for Kafka alone).
+    pub exit_at_end: Option<bool>,
     pub window: WindowSection,
     pub event_time: EventTimeSection,
     pub filter: FilterSection,
     pub fields: Option<FieldNames>,
     pub generator: Option<GeneratorSpec>,
     pub postgres: PostgresSection,
-    pub kafka: KafkaSection,
-}
-
-/// Kafka client settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KafkaSection {
-    /// librdkafka settings passed through as they are (SASL, TLS, timeouts...).
-    pub settings: std::collections::BTreeMap<String, String>,
-    pub group_id: Option<String>,
-    pub start_offset: Option<StartOffset>,
-    pub exit_at_end: Option<bool>,
-    /// How long to keep trying to reach the brokers at start-up (default 30s).
-    pub connect_timeout: Option<String>,
-    /// How often to look for new partitions of the topics (default 10s; 0s: never).
-    pub partition_discovery_interval: Option<String>,
+    /// Kafka client settings, typed and with their defaults (durations read as durations).
+    pub kafka: KafkaOptions,
 }
 
 /// The PostgreSQL sink's settings.
@@ -169,7 +165,8 @@ impl ReadingFilter {
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     pub name: String,
-    pub sources: Vec<SourceSpec>,
+    /// Every source with its connector's typed config.
+    pub sources: Vec<SourceConfig>,
     pub sinks: Vec<SinkSpec>,
     pub format: Format,
     /// `None`: rejects go to stderr.
@@ -182,11 +179,8 @@ pub struct Pipeline {
     pub max_future: Duration,
     pub filter: ReadingFilter,
     pub fields: FieldNames,
-    pub generator: GeneratorSpec,
     pub max_line_bytes: usize,
-    pub max_connections: usize,
     pub postgres: PostgresSettings,
-    pub kafka: KafkaOptions,
 }
 
 /// Validated PostgreSQL sink settings.
@@ -203,16 +197,29 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 impl Pipeline {
     /// Validates a spec (already merged with command-line overrides).
     pub fn from_spec(spec: SpecFile) -> Result<Pipeline, ConfigError> {
+        let connectors = ConnectorSettings {
+            generator: spec.generator.unwrap_or_default(),
+            kafka: spec.kafka,
+            exit_at_end: spec.exit_at_end.unwrap_or(false),
+            max_connections: spec
+                .max_connections
+                .unwrap_or(ListenConfig::DEFAULT_MAX_CONNECTIONS),
+        };
         let sources = spec
             .sources
             .unwrap_or_else(|| vec!["generator".into()])
             .iter()
-            .map(|s| SourceSpec::parse(s).map_err(|e| invalid("source", e)))
+            .map(|s| SourceConfig::parse(s, &connectors).map_err(|e| invalid("source", e)))
             .collect::<Result<Vec<_>, _>>()?;
         if sources.is_empty() {
             return Err(invalid("source", "at least one source is needed"));
         }
-        if sources.iter().filter(|s| **s == SourceSpec::Stdin).count() > 1 {
+        if sources
+            .iter()
+            .filter(|s| **s == SourceConfig::Stdin)
+            .count()
+            > 1
+        {
             return Err(invalid("source", "stdin can be read only once"));
         }
         let sinks = spec
@@ -222,13 +229,7 @@ impl Pipeline {
             .map(|s| SinkSpec::parse(s).map_err(|e| invalid("sink", e)))
             .collect::<Result<Vec<_>, _>>()?;
         let duration = |setting: &'static str, text: Option<String>, default: &str| {
-            let text = text.unwrap_or_else(|| default.to_string());
-            humantime::parse_duration(&text).map_err(|e| {
-                invalid(
-                    setting,
-                    format!("{text:?} is not a duration ({e}); write e.g. 60s, 500ms, 1h"),
-                )
-            })
+            duration(setting, text.as_deref().unwrap_or(default))
         };
         let length = duration("window.length", spec.window.length, "60s")?;
         let slide = duration("window.slide", spec.window.slide, "1s")?;
@@ -265,9 +266,10 @@ impl Pipeline {
         }
         let fields = spec.fields.unwrap_or_default();
         fields.validate().map_err(|e| invalid("fields", e))?;
-        let generator = spec.generator.unwrap_or_default();
-        if sources.contains(&SourceSpec::Generator) {
-            generator.validate().map_err(|e| invalid("generator", e))?;
+        for source in &sources {
+            if let SourceConfig::Generator(generator) = source {
+                generator.validate().map_err(|e| invalid("generator", e))?;
+            }
         }
         let workers = spec.workers.unwrap_or(1);
         if workers == 0 || workers > 1024 {
@@ -303,18 +305,6 @@ impl Pipeline {
         {
             return Err(invalid("sink", "at most one PostgreSQL sink per pipeline"));
         }
-        let kafka = KafkaOptions {
-            settings: spec.kafka.settings.into_iter().collect(),
-            group_id: spec.kafka.group_id,
-            start_offset: spec.kafka.start_offset.unwrap_or_default(),
-            exit_at_end: spec.kafka.exit_at_end.unwrap_or(false),
-            connect_timeout: duration("kafka.connect_timeout", spec.kafka.connect_timeout, "30s")?,
-            discovery_interval: duration(
-                "kafka.partition_discovery_interval",
-                spec.kafka.partition_discovery_interval,
-                "10s",
-            )?,
-        };
         let name = spec.name.unwrap_or_else(|| derived_name(&sources));
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
             return Err(invalid(
@@ -335,33 +325,37 @@ impl Pipeline {
             max_future,
             filter,
             fields,
-            generator,
             max_line_bytes,
-            max_connections: spec.max_connections.unwrap_or(1024).max(1),
             postgres,
-            kafka,
         })
     }
 
     /// Whether every source can be read again from a saved position, so that results
     /// committed to PostgreSQL can be exactly-once across restarts.
     pub fn replayable(&self) -> bool {
-        self.sources
-            .iter()
-            .all(|s| matches!(s, SourceSpec::File(_) | SourceSpec::Kafka(_)))
+        self.sources.iter().all(SourceConfig::replayable)
+    }
+
+    /// The pipeline's Kafka sources.
+    pub fn kafka_sources(&self) -> impl Iterator<Item = &crate::source::KafkaConfig> {
+        self.sources.iter().filter_map(|s| match s {
+            SourceConfig::Kafka(k) => Some(k),
+            _ => None,
+        })
     }
 }
 
 /// A pipeline name from its sources when the spec gives none: `ticks` for `file:ticks.jsonl`.
-fn derived_name(sources: &[SourceSpec]) -> String {
+fn derived_name(sources: &[SourceConfig]) -> String {
     let parts: Vec<String> = sources
         .iter()
         .map(|s| match s {
-            SourceSpec::File(p) => p
+            SourceConfig::File(p) => p
                 .file_stem()
                 .map_or_else(|| "file".into(), |s| s.to_string_lossy().into_owned()),
-            SourceSpec::Kafka(k) => k.topics.join("+"),
-            SourceSpec::Socket(a) | SourceSpec::Listen(a) => a.replace(':', "-"),
+            SourceConfig::Kafka(k) => k.topics.join("+"),
+            SourceConfig::Socket(s) => s.address.replace(':', "-"),
+            SourceConfig::Listen(l) => l.address.replace(':', "-"),
             other => other.to_string(),
         })
         .collect();
@@ -375,7 +369,10 @@ mod tests {
     #[test]
     fn defaults() {
         let p = Pipeline::from_spec(SpecFile::default()).unwrap();
-        assert_eq!(p.sources, vec![SourceSpec::Generator]);
+        assert_eq!(
+            p.sources,
+            vec![SourceConfig::Generator(GeneratorSpec::default())]
+        );
         assert_eq!(p.sinks, vec![SinkSpec::Stdout]);
         assert_eq!(p.window.length(), Duration::from_secs(60));
         assert_eq!(p.window.slide(), Duration::from_secs(1));

@@ -1,4 +1,5 @@
-//! Values written for people in messages: durations as `3s`, `1.5s`, `200ms`, `2m30s`.
+//! Durations as people write them: printed in messages as `3s`, `1.5s`, `200ms`, `2m30s`, and
+//! read from flags and spec files (`"30s"`, `"500ms"`, `"0s"`).
 
 use std::time::Duration;
 
@@ -41,6 +42,44 @@ pub fn duration(d: Duration) -> String {
         }
     }
     out
+}
+
+/// Reads a duration as people write it (`60s`, `500ms`, `1h`); the error quotes the text and
+/// shows how to write one (the caller names the setting).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 60s, 500ms, 1h"))
+}
+
+/// A `Duration` field of a spec file written as people write it (`connect_timeout = "30s"`),
+/// for `#[serde(with = "crate::human::serde_duration")]`. A bad value fails the spec's parse,
+/// whose message points at the setting.
+pub mod serde_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `d` exactly (`1m 30s`), which [`deserialize`] reads back.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    /// Reads a duration string with [`super::parse_duration`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// As [`deserialize`], with an error that names `setting` as the other settings' errors
+    /// do (``invalid setting `kafka.connect_timeout`: "soon" is not a duration ...``).
+    pub fn deserialize_setting<'de, D: Deserializer<'de>>(
+        setting: &str,
+        d: D,
+    ) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("invalid setting `{setting}`: {e}")))
+    }
 }
 
 #[cfg(test)]

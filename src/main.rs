@@ -12,7 +12,7 @@ use clap::Parser;
 use tickflow::cli::{BenchArgs, Cli, ClusterArgs, Command, ProduceArgs, RunArgs};
 use tickflow::config::{Pipeline, SpecFile};
 use tickflow::dataflow::{run, Cluster, RunOptions};
-use tickflow::source::SourceSpec;
+use tickflow::source::SourceConfig;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -204,10 +204,12 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => SpecFile::load(path)?,
         None => SpecFile::default(),
     };
-    args.pipeline.apply(&mut spec);
+    args.pipeline.apply(&mut spec)?;
     let pipeline = Pipeline::from_spec(spec)?;
-    let live_generator =
-        pipeline.sources.contains(&SourceSpec::Generator) && pipeline.generator.rate > 0.0;
+    let live_generator = pipeline
+        .sources
+        .iter()
+        .any(|s| matches!(s, SourceConfig::Generator(g) if g.rate > 0.0));
     let show_progress =
         !args.quiet && (args.progress || std::io::stderr().is_terminal() || live_generator);
     let options = RunOptions {
@@ -261,29 +263,7 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
-    let spec = tickflow::source::GeneratorSpec {
-        rate: args.rate,
-        event_rate: args.event_rate,
-        events: args.events,
-        symbols: args.symbols,
-        categories: args.categories,
-        seed: args.seed,
-        kinds: args.kind,
-        start: args.start,
-    };
-    let kafka = tickflow::source::KafkaOptions {
-        settings: args
-            .kafka_settings
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-                (k.trim().to_string(), v.to_string())
-            })
-            .collect(),
-        connect_timeout: args.kafka_timeout,
-        ..Default::default()
-    };
-    let n = tickflow::produce::produce(&args.to, &spec, &kafka)?;
+    let n = tickflow::produce::produce(&args.to, &args.generator(), &args.kafka())?;
     eprintln!("tickflow: produced {n} events to {}", args.to);
     Ok(())
 }

@@ -5,9 +5,10 @@ mod kafka;
 use std::io::Write;
 use std::time::Duration;
 
+use crate::cli::ProduceArgs;
 use crate::event::Record;
 use crate::source::{
-    Generator, GeneratorSpec, Item, KafkaOptions, KafkaSourceError, KafkaSpec, Partition, Poll,
+    Generator, GeneratorSpec, Item, KafkaConfig, KafkaOptions, KafkaSourceError, Partition, Poll,
 };
 
 /// Why producing stopped.
@@ -33,6 +34,32 @@ pub enum ProduceError {
     Stdout(std::io::Error),
     #[error("socket: {0}")]
     Socket(String),
+}
+
+/// `tickflow produce`'s flags as the settings [`produce`] takes.
+impl ProduceArgs {
+    /// The generator these flags describe.
+    pub fn generator(&self) -> GeneratorSpec {
+        GeneratorSpec {
+            rate: self.rate,
+            event_rate: self.event_rate,
+            events: self.events,
+            symbols: self.symbols,
+            categories: self.categories.clone(),
+            seed: self.seed,
+            kinds: self.kind,
+            start: self.start.clone(),
+        }
+    }
+
+    /// The Kafka producer's settings these flags describe.
+    pub fn kafka(&self) -> KafkaOptions {
+        KafkaOptions {
+            settings: self.kafka_settings.iter().cloned().collect(),
+            connect_timeout: self.kafka_timeout,
+            ..KafkaOptions::default()
+        }
+    }
 }
 
 /// Appends one record as a JSON line.
@@ -101,8 +128,11 @@ pub fn produce(
     if let Some(address) = to.strip_prefix("listen://") {
         return serve(address, spec);
     }
-    match to.strip_prefix("kafka://").and_then(KafkaSpec::parse) {
-        Some(k) => kafka::produce(&k, &mut generator, options),
+    match to
+        .strip_prefix("kafka://")
+        .and_then(|rest| KafkaConfig::parse(rest, options))
+    {
+        Some(k) => kafka::produce(&k, &mut generator),
         None => Err(ProduceError::Target(to.to_string())),
     }
 }

@@ -13,7 +13,7 @@ use crate::delivery::{AfterCommit, ProgressBook, Restart};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
 use crate::sink::{RejectSink, Sink, SinkSpec, Sinks, TextSink};
-use crate::source::{GroupCommitter, KafkaSpec, SourceSettings, SourceSpec};
+use crate::source::{GroupCommitter, KafkaConfig, SourceConfig};
 use crate::window::WindowSpec;
 
 /// Rows a PostgreSQL commit takes at most (a backlog is committed in slices of this size).
@@ -40,31 +40,27 @@ pub fn prepare(
     shutdown: Arc<AtomicBool>,
 ) -> Result<PreparedRun, RunError> {
     let control = RunControl::new(shutdown);
-    if options.metrics_addr.is_some()
-        && !pipeline
-            .kafka
-            .settings
-            .iter()
-            .any(|(k, _)| k == "statistics.interval.ms")
-    {
-        // Consumer lag for the metrics endpoint comes from librdkafka's statistics.
-        pipeline
-            .kafka
-            .settings
-            .push(("statistics.interval.ms".into(), "1000".into()));
+    if options.metrics_addr.is_some() {
+        for source in &mut pipeline.sources {
+            if let SourceConfig::Kafka(k) = source {
+                // Consumer lag for the metrics endpoint comes from librdkafka's statistics.
+                k.options
+                    .settings
+                    .entry("statistics.interval.ms".into())
+                    .or_insert_with(|| "1000".into());
+            }
+        }
     }
     let workers = pipeline.workers;
     let processes = options.cluster.as_ref().map_or(1, |c| c.processes);
     let process = options.cluster.as_ref().map_or(0, |c| c.process);
     let splits = workers * processes;
-    let settings = SourceSettings {
-        generator: pipeline.generator.clone(),
-        max_line_bytes: pipeline.max_line_bytes,
-        max_connections: pipeline.max_connections,
-        kafka: pipeline.kafka.clone(),
-        local_workers: workers,
-    };
-    let sources = crate::source::prepare(&pipeline.sources, &settings, control.flag())?;
+    let sources = crate::source::prepare(
+        &pipeline.sources,
+        pipeline.max_line_bytes,
+        workers,
+        control.flag(),
+    )?;
     let metrics = Metrics::new(workers);
     let metrics_server = match &options.metrics_addr {
         Some(address) => Some(
@@ -180,15 +176,8 @@ pub fn prepare(
 /// With `--group-id`, a hook that mirrors committed resume offsets into the consumer group
 /// (for lag monitoring only: tickflow never reads them back).
 fn group_commit_hook(pipeline: &Pipeline) -> Option<AfterCommit> {
-    let specs: Vec<KafkaSpec> = pipeline
-        .sources
-        .iter()
-        .filter_map(|s| match s {
-            SourceSpec::Kafka(k) => Some(k.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut group = GroupCommitter::new(&specs, &pipeline.kafka)?;
+    let specs: Vec<KafkaConfig> = pipeline.kafka_sources().cloned().collect();
+    let mut group = GroupCommitter::new(&specs)?;
     Some(Box::new(move |points| {
         let offsets: Vec<_> = points.iter().map(|(k, r)| (k.clone(), r.offset)).collect();
         group.commit(&offsets);

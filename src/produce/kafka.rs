@@ -20,7 +20,7 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
 use super::{run, ProduceError};
-use crate::source::{list_partitions, Generator, KafkaOptions, KafkaSpec};
+use crate::source::{list_partitions, Generator, KafkaConfig};
 
 /// Delivery reports as they come back from librdkafka's thread.
 #[derive(Default)]
@@ -67,11 +67,7 @@ impl ProducerContext for Deliveries {
 
 /// Produces the generator's records to the one topic of `spec`; returns how many the broker
 /// acknowledged, which is all of them unless this returns an error.
-pub(super) fn produce(
-    spec: &KafkaSpec,
-    generator: &mut Generator,
-    options: &KafkaOptions,
-) -> Result<u64, ProduceError> {
+pub(super) fn produce(spec: &KafkaConfig, generator: &mut Generator) -> Result<u64, ProduceError> {
     let [topic] = spec.topics.as_slice() else {
         return Err(ProduceError::Target(format!(
             "kafka://{}/{} (name exactly one topic)",
@@ -79,8 +75,8 @@ pub(super) fn produce(
             spec.topics.join(",")
         )));
     };
-    list_partitions(spec, options)?;
-    let timeout = options.connect_timeout;
+    list_partitions(spec)?;
+    let timeout = spec.options.connect_timeout;
     let mut config = rdkafka::ClientConfig::new();
     config
         .set("bootstrap.servers", &spec.brokers)
@@ -93,7 +89,7 @@ pub(super) fn produce(
             // librdkafka wants it above linger.ms.
             timeout.max(Duration::from_secs(1)).as_millis().to_string(),
         );
-    for (key, value) in &options.settings {
+    for (key, value) in &spec.options.settings {
         config.set(key, value);
     }
     let producer: ThreadedProducer<Deliveries> = config

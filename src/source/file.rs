@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Item, LineSplitter, Partition, Piece, Poll, Position, SourceError};
 
@@ -32,6 +32,24 @@ pub struct FileSplit {
 }
 
 impl FileSplit {
+    /// Checks, once per process, that `path` is a file that can be opened; returns its absolute
+    /// path, so the partitions are named the same from any working directory.
+    pub fn prepare(path: &Path) -> Result<PathBuf, SourceError> {
+        let unusable = |error| SourceError::Open {
+            path: path.display().to_string(),
+            error,
+        };
+        let absolute = std::fs::canonicalize(path).map_err(unusable)?;
+        let file = File::open(&absolute).map_err(unusable)?;
+        // Linux opens a directory for reading; only the first read fails.
+        if file.metadata().map_err(unusable)?.is_dir() {
+            return Err(SourceError::Directory {
+                path: absolute.display().to_string(),
+            });
+        }
+        Ok(absolute)
+    }
+
     /// Opens split `index` of `splits` of the file at `path`, at `resume` if given (the start
     /// of a line inside the split, saved by an earlier run).
     pub fn open(

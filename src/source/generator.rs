@@ -42,6 +42,8 @@ pub struct GeneratorSpec {
     pub start: String,
 }
 
+/// `tickflow run`'s generator when neither the spec nor a flag says otherwise: a slow live demo
+/// of both shapes at a fixed start, so its output is the same every time.
 impl Default for GeneratorSpec {
     fn default() -> Self {
         GeneratorSpec {
@@ -49,7 +51,10 @@ impl Default for GeneratorSpec {
             event_rate: None,
             events: None,
             symbols: 10,
-            categories: vec!["A".into(), "B".into(), "C".into()],
+            categories: GeneratorSpec::DEFAULT_CATEGORIES
+                .split(',')
+                .map(String::from)
+                .collect(),
             seed: 42,
             kinds: Kinds::Both,
             start: "2025-11-20T09:30:00Z".into(),
@@ -63,6 +68,22 @@ const FAST_SPACING_US: u64 = 500;
 const EVENTS_PER_POLL: usize = 4096;
 
 impl GeneratorSpec {
+    /// The default reading categories, as `--categories` is written.
+    pub const DEFAULT_CATEGORIES: &'static str = "A,B,C";
+
+    /// `tickflow produce`'s defaults, different from `run`'s on purpose (it fills a topic or a
+    /// file rather than showing a demo): 1000 ticks a second of 100 symbols, starting now; the
+    /// rest as [`GeneratorSpec::default`]. `produce`'s flags take their defaults from here.
+    pub fn for_produce() -> GeneratorSpec {
+        GeneratorSpec {
+            rate: 1000.0,
+            symbols: 100,
+            kinds: Kinds::Ticks,
+            start: "now".into(),
+            ..GeneratorSpec::default()
+        }
+    }
+
     /// Checks the settings, naming the one that is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.rate.is_finite() && self.rate >= 0.0) {

@@ -2,8 +2,14 @@
 //!
 //! A source is split into partitions, each with its own watermark; partitions are spread over
 //! all workers deterministically so that every worker reads and parses.
+//!
+//! Each connector is one module (`file.rs`, `stdin.rs`, `generator.rs`, `socket.rs`, `kafka/`)
+//! holding its typed config; [`SourceConfig`] (in `config.rs`) is parsed once from a URI and the
+//! spec, and `prepared.rs` matches on it: [`prepare`] once per process, then
+//! [`PreparedSources::open`] once per worker.
 
 mod clock;
+mod config;
 mod file;
 mod generator;
 mod kafka;
@@ -12,85 +18,23 @@ mod prepared;
 mod socket;
 mod stdin;
 
-use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use clock::PartitionClock;
+pub use config::{ConnectorSettings, SourceConfig, UnknownSource};
 pub use file::FileSplit;
 pub use generator::{Generator, GeneratorSpec, Kinds};
 pub use kafka::{
-    client_config as kafka_client_config, list_partitions, owner as kafka_owner, GroupCommitter,
-    KafkaOptions, KafkaPartition, KafkaSourceError, KafkaSpec, PartitionWatch, StartOffset,
-    TopicPartition,
+    client_config as kafka_client_config, list_partitions, owner as kafka_owner, parse_setting,
+    BadSetting, GroupCommitter, KafkaConfig, KafkaOptions, KafkaPartition, KafkaSourceError,
+    PartitionWatch, StartOffset, TopicPartition,
 };
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
-pub use prepared::{prepare, PreparedSources, SourceSettings};
-pub use socket::{Listener, ListenerShare};
+pub use prepared::{prepare, PreparedSources};
+pub use socket::{ListenConfig, Listener, ListenerShare, SocketConfig};
 pub use stdin::Stdin;
 
 use crate::event::Record;
-
-/// Which source to read, as written after `--source`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SourceSpec {
-    /// `generator`: synthetic ticks and readings.
-    Generator,
-    /// `file:PATH`: a newline-delimited file, split by byte ranges over all workers.
-    File(PathBuf),
-    /// `-`: standard input, read by the first worker.
-    Stdin,
-    /// `kafka://BROKER[,BROKER...]/TOPIC[,TOPIC...]`
-    Kafka(KafkaSpec),
-    /// `socket://HOST:PORT`: connect to a producer that serves a stream.
-    Socket(String),
-    /// `listen://HOST:PORT`: accept producers (127.0.0.1 when HOST is empty).
-    Listen(String),
-}
-
-/// A `--source` value that names no known source.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown source {0:?}: expected `generator`, `file:PATH`, `-` (stdin), `kafka://BROKER/TOPIC`, `socket://HOST:PORT` or `listen://HOST:PORT`")]
-pub struct UnknownSource(pub String);
-
-impl SourceSpec {
-    /// Parses a source URI.
-    pub fn parse(uri: &str) -> Result<SourceSpec, UnknownSource> {
-        match uri {
-            "generator" => Ok(SourceSpec::Generator),
-            "-" | "stdin" => Ok(SourceSpec::Stdin),
-            _ if uri.starts_with("kafka://") => KafkaSpec::parse(&uri["kafka://".len()..])
-                .map(SourceSpec::Kafka)
-                .ok_or_else(|| UnknownSource(uri.to_string())),
-            _ if uri.starts_with("socket://") => match &uri["socket://".len()..] {
-                a if a.contains(':') => Ok(SourceSpec::Socket(a.to_string())),
-                _ => Err(UnknownSource(uri.to_string())),
-            },
-            _ if uri.starts_with("listen://") => match &uri["listen://".len()..] {
-                a if a.starts_with(':') => Ok(SourceSpec::Listen(format!("127.0.0.1{a}"))),
-                a if a.contains(':') => Ok(SourceSpec::Listen(a.to_string())),
-                _ => Err(UnknownSource(uri.to_string())),
-            },
-            _ => match uri.strip_prefix("file:") {
-                Some(path) if !path.is_empty() => Ok(SourceSpec::File(PathBuf::from(path))),
-                _ => Err(UnknownSource(uri.to_string())),
-            },
-        }
-    }
-}
-
-impl fmt::Display for SourceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SourceSpec::Generator => f.write_str("generator"),
-            SourceSpec::File(p) => write!(f, "file:{}", p.display()),
-            SourceSpec::Stdin => f.write_str("stdin"),
-            SourceSpec::Kafka(k) => write!(f, "kafka://{}/{}", k.brokers, k.topics.join(",")),
-            SourceSpec::Socket(a) => write!(f, "socket://{a}"),
-            SourceSpec::Listen(a) => write!(f, "listen://{a}"),
-        }
-    }
-}
 
 /// What one read of a partition produced.
 pub enum Item<'a> {
@@ -187,21 +131,4 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Kafka(#[from] KafkaSourceError),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_uris() {
-        assert_eq!(SourceSpec::parse("generator"), Ok(SourceSpec::Generator));
-        assert_eq!(SourceSpec::parse("-"), Ok(SourceSpec::Stdin));
-        assert_eq!(
-            SourceSpec::parse("file:a/b.jsonl"),
-            Ok(SourceSpec::File("a/b.jsonl".into()))
-        );
-        assert!(SourceSpec::parse("file:").is_err());
-        assert!(SourceSpec::parse("kafka").is_err());
-    }
 }

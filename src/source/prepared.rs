@@ -5,36 +5,22 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::kafka::{self, KafkaOptions, PartitionWatch, TopicPartition};
+use super::kafka::{PreparedKafka, WorkerKafka};
+use super::socket::{self, SocketConfig};
 use super::{
-    socket, Discover, FileSplit, Generator, GeneratorSpec, Listener, Opened, Partition,
-    SourceError, SourceSpec, Stdin,
+    Discover, FileSplit, Generator, GeneratorSpec, Listener, Opened, Partition, SourceConfig,
+    SourceError, Stdin,
 };
-
-/// What the sources need from the pipeline's settings.
-#[derive(Clone, Debug)]
-pub struct SourceSettings {
-    pub generator: GeneratorSpec,
-    pub max_line_bytes: usize,
-    /// Producers a `listen://` source accepts at once.
-    pub max_connections: usize,
-    pub kafka: KafkaOptions,
-    /// Worker threads of this process (a listener spreads its connections over them).
-    pub local_workers: usize,
-}
 
 /// One source, ready for workers to open.
 enum Ready {
-    Generator,
-    /// An absolute path, so the partition is named the same from any working directory.
+    Generator(GeneratorSpec),
+    /// An absolute path, so the partition is named the same from any working directory, and
+    /// that name.
     File(PathBuf, String),
     Stdin,
-    Kafka {
-        spec: kafka::KafkaSpec,
-        listed: Vec<TopicPartition>,
-        watch: Option<Arc<PartitionWatch>>,
-    },
-    Socket(String),
+    Kafka(PreparedKafka),
+    Socket(SocketConfig),
     Listen(Arc<Listener>),
     /// Partitions a closure makes in each worker (see [`PreparedSources::from_partitions`]).
     Made(MakePartitions),
@@ -46,62 +32,39 @@ type MakePartitions = Arc<dyn Fn(usize, usize) -> Vec<Box<dyn Partition>> + Send
 /// Every source of a pipeline, prepared in this process.
 pub struct PreparedSources {
     ready: Vec<Ready>,
-    settings: SourceSettings,
+    max_line_bytes: usize,
     stop: Arc<AtomicBool>,
 }
 
-/// Prepares `specs`: a file that cannot be opened, a Kafka topic that does not exist or a
-/// listener that cannot bind fails here, before any worker starts. `stop` ends the threads
-/// sources start (reconnecting sockets, partition watches).
+/// Prepares `configs`: a file that cannot be opened, a Kafka topic that does not exist or a
+/// listener that cannot bind fails here, before any worker starts. Lines longer than
+/// `max_line_bytes` are cut (and rejected); a listener spreads its connections over the
+/// `local_workers` of this process; `stop` ends the threads sources start (reconnecting
+/// sockets, partition watches).
 pub fn prepare(
-    specs: &[SourceSpec],
-    settings: &SourceSettings,
+    configs: &[SourceConfig],
+    max_line_bytes: usize,
+    local_workers: usize,
     stop: Arc<AtomicBool>,
 ) -> Result<PreparedSources, SourceError> {
-    let mut ready = Vec::with_capacity(specs.len());
-    for spec in specs {
-        ready.push(match spec {
-            SourceSpec::Generator => Ready::Generator,
-            SourceSpec::Stdin => Ready::Stdin,
-            SourceSpec::File(path) => {
-                let unusable = |error| SourceError::Open {
-                    path: path.display().to_string(),
-                    error,
-                };
-                let absolute = std::fs::canonicalize(path).map_err(unusable)?;
-                let file = std::fs::File::open(&absolute).map_err(unusable)?;
-                // Linux opens a directory for reading; only the first read fails.
-                if file.metadata().map_err(unusable)?.is_dir() {
-                    return Err(SourceError::Directory {
-                        path: absolute.display().to_string(),
-                    });
-                }
-                let name = SourceSpec::File(absolute.clone()).to_string();
+    let mut ready = Vec::with_capacity(configs.len());
+    for config in configs {
+        ready.push(match config {
+            SourceConfig::Generator(spec) => Ready::Generator(spec.clone()),
+            SourceConfig::Stdin => Ready::Stdin,
+            SourceConfig::File(path) => {
+                let absolute = FileSplit::prepare(path)?;
+                let name = SourceConfig::File(absolute.clone()).to_string();
                 Ready::File(absolute, name)
             }
-            SourceSpec::Kafka(k) => {
-                let listed = kafka::list_partitions(k, &settings.kafka)?;
-                let watch = PartitionWatch::start(k, &settings.kafka, listed.clone(), stop.clone());
-                Ready::Kafka {
-                    spec: k.clone(),
-                    listed,
-                    watch,
-                }
-            }
-            SourceSpec::Socket(address) => Ready::Socket(address.clone()),
-            SourceSpec::Listen(address) => {
-                let listener = Listener::bind(
-                    address,
-                    settings.local_workers,
-                    settings.max_connections,
-                    settings.max_line_bytes,
-                    settings.kafka.exit_at_end,
-                    stop.clone(),
-                )
-                .map_err(|error| SourceError::Listen {
-                    address: address.clone(),
-                    error,
-                })?;
+            SourceConfig::Kafka(k) => Ready::Kafka(PreparedKafka::prepare(k, stop.clone())?),
+            SourceConfig::Socket(s) => Ready::Socket(s.clone()),
+            SourceConfig::Listen(l) => {
+                let listener = Listener::bind(l, local_workers, max_line_bytes, stop.clone())
+                    .map_err(|error| SourceError::Listen {
+                        address: l.address.clone(),
+                        error,
+                    })?;
                 tracing::info!(address = %listener.local_addr(), "listening");
                 Ready::Listen(listener)
             }
@@ -109,7 +72,7 @@ pub fn prepare(
     }
     Ok(PreparedSources {
         ready,
-        settings: settings.clone(),
+        max_line_bytes,
         stop,
     })
 }
@@ -126,23 +89,18 @@ impl PreparedSources {
         wake: impl Fn() + Send + Sync + Clone + 'static,
         resume_at: &dyn Fn(&str, usize) -> Option<u64>,
     ) -> Result<Opened, SourceError> {
-        let settings = &self.settings;
+        let max_line_bytes = self.max_line_bytes;
         let mut parts: Vec<Box<dyn Partition>> = Vec::new();
         let mut discover: Vec<Box<dyn Discover>> = Vec::new();
         for ready in &self.ready {
             match ready {
-                Ready::Kafka {
-                    spec,
-                    listed,
-                    watch,
-                } => {
-                    let (opened, share) = kafka::WorkerKafka::open(
-                        spec,
-                        &settings.kafka,
-                        listed,
-                        watch.clone(),
+                Ready::Kafka(k) => {
+                    let (opened, share) = WorkerKafka::open(
+                        &k.config,
+                        &k.listed,
+                        k.watch.clone(),
                         (worker, workers),
-                        settings.max_line_bytes,
+                        max_line_bytes,
                         resume_at,
                     )?;
                     parts.extend(
@@ -154,8 +112,8 @@ impl PreparedSources {
                         discover.push(Box::new(share));
                     }
                 }
-                Ready::Generator => {
-                    if let Some(g) = Generator::new(&settings.generator, worker, workers) {
+                Ready::Generator(spec) => {
+                    if let Some(g) = Generator::new(spec, worker, workers) {
                         parts.push(Box::new(g));
                     }
                 }
@@ -164,17 +122,15 @@ impl PreparedSources {
                     name.clone(),
                     worker,
                     workers,
-                    settings.max_line_bytes,
+                    max_line_bytes,
                     resume_at(name, worker),
                 )?)),
-                Ready::Stdin if worker == 0 => parts.push(Box::new(Stdin::spawn(
-                    settings.max_line_bytes,
-                    wake.clone(),
-                ))),
-                Ready::Socket(address) if worker == 0 => parts.push(Box::new(socket::connect(
-                    address,
-                    settings.max_line_bytes,
-                    settings.kafka.exit_at_end,
+                Ready::Stdin if worker == 0 => {
+                    parts.push(Box::new(Stdin::spawn(max_line_bytes, wake.clone())))
+                }
+                Ready::Socket(config) if worker == 0 => parts.push(Box::new(socket::connect(
+                    config,
+                    max_line_bytes,
                     self.stop.clone(),
                     wake.clone(),
                 ))),
@@ -211,6 +167,6 @@ impl PreparedSources {
     pub fn replayable(&self) -> bool {
         self.ready
             .iter()
-            .all(|r| matches!(r, Ready::File(..) | Ready::Kafka { .. }))
+            .all(|r| matches!(r, Ready::File(..) | Ready::Kafka(_)))
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::{Discover, Item, LineSplitter, Partition, Piece, Poll};
+use crate::retry::RetryPolicy;
 
 /// Chunks queued per connection (64 KiB each): a full queue stops that connection's reads.
 const QUEUE_CHUNKS: usize = 16;
@@ -127,21 +128,63 @@ fn forward(piece: Piece<'_>, out: &mut dyn FnMut(Item<'_>)) -> bool {
     true
 }
 
+/// A `socket://HOST:PORT` source: the producer to connect to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketConfig {
+    /// `HOST:PORT`, as written after `socket://`.
+    pub address: String,
+    /// The first close by the server ends the source (set by `--exit-at-end`, or
+    /// `exit_at_end = true` at the top of a spec); otherwise it reconnects.
+    pub exit_at_end: bool,
+    /// How to reconnect after the connection drops or is refused (default: for ever, pauses
+    /// doubling up to a cap).
+    pub reconnect: RetryPolicy,
+}
+
+impl SocketConfig {
+    /// The config for `address` (`HOST:PORT`), reconnecting for ever.
+    pub fn new(address: &str, exit_at_end: bool) -> SocketConfig {
+        SocketConfig {
+            address: address.to_string(),
+            exit_at_end,
+            reconnect: RetryPolicy::forever(),
+        }
+    }
+}
+
+/// A `listen://HOST:PORT` source: where to accept producers, and how many at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenConfig {
+    /// `HOST:PORT` to bind (`listen://:PORT` is written here as `127.0.0.1:PORT`).
+    pub address: String,
+    /// Producers accepted at once (`--max-connections`, `max_connections` in a spec); others are
+    /// closed at once with a log line.
+    pub max_connections: usize,
+    /// End the source once some producer has come and every one has gone (set by
+    /// `--exit-at-end`, or `exit_at_end = true` at the top of a spec).
+    pub exit_at_end: bool,
+}
+
+impl ListenConfig {
+    /// Producers a listener accepts at once unless told otherwise.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+}
+
 /// `socket://HOST:PORT`: connects, reconnecting with capped backoff when the connection drops
 /// or is refused; with `exit_at_end`, the first close by the server ends the source.
 pub fn connect(
-    address: &str,
+    config: &SocketConfig,
     max_line: usize,
-    exit_at_end: bool,
     stop: Arc<AtomicBool>,
     wake: impl Fn() + Send + Sync + 'static,
 ) -> Connection {
     let (tx, rx) = crossbeam_channel::bounded(QUEUE_CHUNKS);
-    let target = address.to_string();
+    let target = config.address.clone();
+    let (exit_at_end, reconnect) = (config.exit_at_end, config.reconnect);
     std::thread::Builder::new()
         .name("tickflow-socket".into())
         .spawn(move || {
-            let mut backoff = crate::retry::RetryPolicy::forever().start();
+            let mut backoff = reconnect.start();
             let mut warned = false;
             while !stop.load(Ordering::Relaxed) {
                 match TcpStream::connect(&target) {
@@ -167,7 +210,7 @@ pub fn connect(
             wake();
         })
         .expect("spawning a thread at startup");
-    Connection::new(format!("socket://{address}"), 0, rx, max_line)
+    Connection::new(format!("socket://{}", config.address), 0, rx, max_line)
 }
 
 /// A bound `listen://` socket, shared by the workers of a process.
@@ -183,17 +226,16 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `address` and starts accepting, at most `max_connections` at once (others are
-    /// closed at once with a log line).
+    /// Binds `config.address` and starts accepting, at most `config.max_connections` at once
+    /// (others are closed at once with a log line).
     pub fn bind(
-        address: &str,
+        config: &ListenConfig,
         local_workers: usize,
-        max_connections: usize,
         max_line: usize,
-        exit_at_end: bool,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<Arc<Listener>> {
-        let listener = TcpListener::bind(address)?;
+        let (max_connections, exit_at_end) = (config.max_connections, config.exit_at_end);
+        let listener = TcpListener::bind(&config.address)?;
         let bound = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..local_workers)

@@ -1,0 +1,77 @@
+//! The librdkafka client: tickflow's fixed settings, its callbacks and consumer-lag statistics.
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::{KafkaOptions, StartOffset};
+
+/// The client configuration: tickflow's choices first, then the user's `-X` settings.
+pub fn client_config(brokers: &str, options: &KafkaOptions) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        // Partitions are assigned explicitly; the group only mirrors offsets for monitoring.
+        .set(
+            "group.id",
+            options.group_id.as_deref().unwrap_or("tickflow"),
+        )
+        // Progress lives in the sink's transaction; Kafka's own offsets never decide anything.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // End of a partition is how "caught up" is known (ListOffsets is not trusted).
+        .set("enable.partition.eof", "true")
+        // A missing topic is an error, not something to create by accident.
+        .set("allow.auto.create.topics", "false")
+        .set(
+            "auto.offset.reset",
+            match options.start_offset {
+                StartOffset::Earliest => "earliest",
+                StartOffset::Latest => "latest",
+            },
+        );
+    for (k, v) in &options.settings {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Client callbacks: librdkafka reports every end of partition as an error as well; that is
+/// how tickflow knows it is caught up, not a problem, so only real errors are logged.
+pub struct Context;
+
+impl ClientContext for Context {
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        Context::publish_lag(&statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            tracing::warn!(%error, reason, "Kafka client");
+        }
+    }
+}
+
+impl ConsumerContext for Context {}
+
+impl Context {
+    /// Publishes consumer lag from librdkafka's statistics (enabled with `--metrics-addr`).
+    fn publish_lag(statistics: &rdkafka::statistics::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.hi_offset >= 0 && p.app_offset >= 0 {
+                    crate::metrics::set_kafka_lag(
+                        topic,
+                        *partition,
+                        (p.hi_offset - p.app_offset).max(0),
+                    );
+                }
+            }
+        }
+    }
+}
