@@ -151,13 +151,7 @@ impl PreparedSources {
     ) -> PreparedSources {
         PreparedSources {
             ready: vec![Ready::Made(Arc::new(make))],
-            settings: SourceSettings {
-                generator: GeneratorSpec::default(),
-                max_line_bytes: 1 << 20,
-                max_connections: 1,
-                kafka: KafkaOptions::default(),
-                local_workers: 1,
-            },
+            max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
