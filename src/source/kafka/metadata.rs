@@ -58,7 +58,9 @@ pub fn list_partitions(spec: &KafkaConfig) -> Result<Vec<TopicPartition>, KafkaS
     for topic in &spec.topics {
         loop {
             let remaining = patience.saturating_sub(backoff.elapsed());
-            let attempt = remaining.clamp(Duration::from_millis(500), Duration::from_secs(5));
+            // One attempt may not outlast the patience by much: "retrying for up to 2s" gives
+            // up at about 2 s, not a whole attempt later.
+            let attempt = remaining.clamp(Duration::from_millis(100), Duration::from_secs(5));
             let failure = match consumer.fetch_metadata(Some(topic), attempt) {
                 Ok(metadata) => {
                     let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
