@@ -1,0 +1,176 @@
+//! The entry points from a line of bytes to a record: which form it is in, and which reader.
+
+use super::{classify, json, python, FieldNames, Horizon, Record, RejectKind, Rejection};
+
+/// Parses one line (without its newline) in either JSON or Python-literal form, admitting any
+/// event time (see [`parse_line_at`] for the limit a running pipeline applies).
+///
+/// The shape is decided per line: a symbol field makes a tick, a category field a reading.
+pub fn parse_line<'a>(line: &'a [u8], names: &FieldNames) -> Result<Record<'a>, Rejection> {
+    parse_line_at(line, names, &Horizon::UNBOUNDED)
+}
+
+/// Parses one line as [`parse_line`] does; an event time beyond `horizon` (too far ahead of
+/// the wall clock, most likely a timestamp read in the wrong unit) is an `invalid_field`.
+pub fn parse_line_at<'a>(
+    line: &'a [u8],
+    names: &FieldNames,
+    horizon: &Horizon,
+) -> Result<Record<'a>, Rejection> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        Rejection::new(
+            RejectKind::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
+    })?;
+    // Try the form the line most resembles first; fall back to the other.
+    let python_first = first_quote_is_single(text);
+    let parsed = if python_first {
+        python::parse(text, names)
+            .or_else(|py| json::parse(text, names).map_err(|_| py.to_string()))
+    } else {
+        json::parse(text, names)
+            .or_else(|js| python::parse(text, names).map_err(|_| js.to_string()))
+    };
+    match parsed {
+        Ok(fields) => classify(fields, names, horizon),
+        Err(error) => {
+            let form = if python_first || mentions_python_words(text) {
+                "a Python dict literal"
+            } else {
+                "a JSON object"
+            };
+            Err(Rejection::new(
+                RejectKind::Malformed,
+                format!("not {form}: {error}"),
+            ))
+        }
+    }
+}
+
+fn first_quote_is_single(text: &str) -> bool {
+    memchr::memchr2(b'\'', b'"', text.as_bytes()).is_some_and(|i| text.as_bytes()[i] == b'\'')
+}
+
+fn mentions_python_words(text: &str) -> bool {
+    text.contains("True") || text.contains("False") || text.contains("None")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventTime, Reading, Tick};
+
+    fn parse(line: &str) -> Result<Record<'_>, Rejection> {
+        parse_line(line.as_bytes(), &FieldNames::default())
+    }
+
+    fn kind(line: &str) -> RejectKind {
+        parse(line).expect_err(line).kind
+    }
+
+    #[test]
+    fn tick_in_both_forms() {
+        let want = Record::Tick(Tick {
+            time: EventTime(1_763_631_000_123),
+            symbol: "AAPL".into(),
+            price: 153.21,
+            volume: 1234,
+        });
+        let json = r#"{"timestamp": "2025-11-20T09:30:00.123456", "stock_code": "AAPL", "price": 153.21, "volume": 1234}"#;
+        let py = "{'timestamp': '2025-11-20T09:30:00.123456', 'stock_code': 'AAPL', 'price': 153.21, 'volume': 1234}";
+        assert_eq!(parse(json).unwrap(), want);
+        assert_eq!(parse(py).unwrap(), want);
+    }
+
+    #[test]
+    fn reading_in_both_forms() {
+        let want = Record::Reading(Reading {
+            time: EventTime(1_763_631_000_500),
+            category: "B".into(),
+            value: 42.1,
+        });
+        let json = r#"{"timestamp": 1763631000.5, "value": 42.1, "category": "B", "extra": [1, {"a": null}]}"#;
+        let py =
+            "{'timestamp': 1763631000.5, 'value': 42.1, 'category': 'B', 'ok': True, 'note': None}";
+        assert_eq!(parse(json).unwrap(), want);
+        assert_eq!(parse(py).unwrap(), want);
+    }
+
+    #[test]
+    fn configured_field_names() {
+        let names = FieldNames {
+            symbol: "symbol".into(),
+            timestamp: "ts".into(),
+            ..FieldNames::default()
+        };
+        let line = br#"{"ts": 1763631000, "symbol": "X", "price": 1, "volume": 2}"#;
+        assert!(matches!(parse_line(line, &names), Ok(Record::Tick(_))));
+        let dup = FieldNames {
+            price: "volume".into(),
+            ..FieldNames::default()
+        };
+        assert!(dup.validate().is_err());
+    }
+
+    #[test]
+    fn every_reject_reason() {
+        use RejectKind::*;
+        assert_eq!(
+            parse_line(b"{\"category\": \"\xff\"}", &FieldNames::default())
+                .unwrap_err()
+                .kind,
+            InvalidUtf8
+        );
+        assert_eq!(kind("{\"category\": \"B\""), Malformed);
+        assert_eq!(kind("[1, 2]"), Malformed);
+        assert_eq!(kind("hello"), Malformed);
+        assert_eq!(kind("{'category': 'B', 'value': 1"), Malformed);
+        assert_eq!(kind(r#"{"category": "B", "value": 1}"#), MissingField);
+        assert_eq!(
+            kind(r#"{"stock_code": "A", "timestamp": 1, "volume": 1}"#),
+            MissingField
+        );
+        assert_eq!(kind(r#"{"timestamp": 1, "value": 1}"#), UnknownShape);
+        let tick = |price: &str, volume: &str, ts: &str| {
+            format!(
+                r#"{{"stock_code": "A", "timestamp": {ts}, "price": {price}, "volume": {volume}}}"#
+            )
+        };
+        for (price, volume, ts) in [
+            ("-1", "1", "1"),
+            ("\"1.0\"", "1", "1"),
+            ("null", "1", "1"),
+            ("1e999", "1", "1"),
+            ("1", "-5", "1"),
+            ("1", "1.5", "1"),
+            ("1", "1", "\"yesterday\""),
+            ("1", "1", "-3"),
+            ("1", "1", "true"),
+            ("2e15", "1", "1"),
+        ] {
+            assert_eq!(
+                kind(&tick(price, volume, ts)),
+                InvalidField,
+                "{price} {volume} {ts}"
+            );
+        }
+        assert_eq!(
+            kind("{'stock_code': 'A', 'timestamp': 1, 'price': nan, 'volume': 1}"),
+            InvalidField
+        );
+        assert_eq!(
+            kind(r#"{"stock_code": "", "timestamp": 1, "price": 1, "volume": 1}"#),
+            InvalidField
+        );
+        assert_eq!(
+            kind(r#"{"stock_code": "a\u0000b", "timestamp": 1, "price": 1, "volume": 1}"#),
+            InvalidField,
+            "PostgreSQL text cannot hold NUL"
+        );
+        assert_eq!(
+            kind(r#"{"category": "B", "category": "C", "timestamp": 1, "value": 1}"#),
+            Malformed
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! ISO-8601 text both ways: parsing what producers write, and writing RFC 3339 in UTC.
+
+use std::fmt;
+
+use super::civil::{civil_from_days, days_from_civil, days_in_month};
+use super::{EventTime, TimestampError};
+
+impl EventTime {
+    /// Parses `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|±HH:MM|±HHMM]`; no zone means UTC.
+    pub fn parse_iso8601(text: &str) -> Result<EventTime, TimestampError> {
+        let syntax = || TimestampError::Syntax(text.to_string());
+        let b = text.as_bytes();
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+            return Err(syntax());
+        }
+        if b[10] != b'T' && b[10] != b't' && b[10] != b' ' {
+            return Err(syntax());
+        }
+        let year = digits(&b[0..4]).ok_or_else(syntax)? as i64;
+        let month = digits(&b[5..7]).ok_or_else(syntax)?;
+        let day = digits(&b[8..10]).ok_or_else(syntax)?;
+        let hour = digits(&b[11..13]).ok_or_else(syntax)?;
+        let minute = digits(&b[14..16]).ok_or_else(syntax)?;
+        let second = digits(&b[17..19]).ok_or_else(syntax)?;
+        let mut rest = &b[19..];
+        let mut millis = 0u64;
+        if let Some((&b'.', frac)) = rest.split_first() {
+            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return Err(syntax());
+            }
+            // Keep milliseconds; finer digits are truncated, as event time is millisecond-grained.
+            for (i, d) in frac[..n].iter().enumerate().take(3) {
+                millis += u64::from(d - b'0') * [100, 10, 1][i];
+            }
+            rest = &frac[n..];
+        }
+        let offset_secs: i64 = match rest {
+            [] | [b'Z'] | [b'z'] => 0,
+            [sign @ (b'+' | b'-'), zone @ ..] => {
+                let (h, m) = match zone {
+                    [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                        (digits(&[*h1, *h2]), digits(&[*m1, *m2]))
+                    }
+                    [h1, h2] => (digits(&[*h1, *h2]), Some(0)),
+                    _ => return Err(syntax()),
+                };
+                let (h, m) = (h.ok_or_else(syntax)?, m.ok_or_else(syntax)?);
+                if h > 23 || m > 59 {
+                    return Err(TimestampError::Range(text.to_string()));
+                }
+                let secs = i64::from(h * 3600 + m * 60);
+                if *sign == b'+' {
+                    secs
+                } else {
+                    -secs
+                }
+            }
+            _ => return Err(syntax()),
+        };
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return Err(TimestampError::Range(text.to_string()));
+        }
+        let days = days_from_civil(year, month, day);
+        let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
+        if secs < 0 {
+            return Err(TimestampError::BeforeEpoch(text.to_string()));
+        }
+        Ok(EventTime(secs as u64 * 1000 + millis))
+    }
+
+    /// Appends RFC 3339 in UTC: `2025-11-20T09:30:01Z`, with `.mmm` only when milliseconds
+    /// are set. Written digit by digit: output encoding calls this twice per result row.
+    pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        fn two(out: &mut Vec<u8>, n: u64) {
+            out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        }
+        let secs = self.0 / 1000;
+        let millis = self.0 % 1000;
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let tod = secs % 86_400;
+        let y = y as u64;
+        if y > 9999 {
+            // Only a time far beyond any real clock (a unit misread by `--timestamp-unit s`)
+            // gets here; print the whole year rather than a wrong one.
+            out.extend_from_slice(y.to_string().as_bytes());
+        } else {
+            two(out, y / 100 % 100);
+            two(out, y % 100);
+        }
+        out.push(b'-');
+        two(out, u64::from(m));
+        out.push(b'-');
+        two(out, u64::from(d));
+        out.push(b'T');
+        two(out, tod / 3600);
+        out.push(b':');
+        two(out, tod / 60 % 60);
+        out.push(b':');
+        two(out, tod % 60);
+        if millis != 0 {
+            out.extend_from_slice(&[
+                b'.',
+                b'0' + (millis / 100) as u8,
+                b'0' + (millis / 10 % 10) as u8,
+                b'0' + (millis % 10) as u8,
+            ]);
+        }
+        out.push(b'Z');
+    }
+}
+
+impl fmt::Display for EventTime {
+    /// RFC 3339 in UTC, as [`EventTime::write_rfc3339`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Vec::with_capacity(24);
+        self.write_rfc3339(&mut out);
+        f.write_str(std::str::from_utf8(&out).expect("RFC 3339 text is ASCII"))
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(s: &str) -> u64 {
+        EventTime::parse_iso8601(s).expect(s).0
+    }
+
+    #[test]
+    fn iso_forms_agree() {
+        let base = 1_763_631_000_000; // 2025-11-20T09:30:00Z
+        assert_eq!(iso("2025-11-20T09:30:00"), base);
+        assert_eq!(iso("2025-11-20T09:30:00Z"), base);
+        assert_eq!(iso("2025-11-20 09:30:00"), base);
+        assert_eq!(iso("2025-11-20T17:30:00+08:00"), base);
+        assert_eq!(iso("2025-11-20T17:30:00+0800"), base);
+        assert_eq!(iso("2025-11-20T04:30:00-05:00"), base);
+        assert_eq!(iso("2025-11-20T09:30:00.123456"), base + 123);
+        assert_eq!(iso("2025-11-20T09:30:00.9"), base + 900);
+    }
+
+    #[test]
+    fn iso_rejects_garbage() {
+        for bad in [
+            "",
+            "2025-11-20",
+            "2025-13-01T00:00:00",
+            "2025-02-29T00:00:00",
+            "2025-11-20T24:00:00",
+            "2025-11-20T09:30:00.",
+            "2025-11-20T09:30:00+8",
+            "2025-11-20T09:30:00 junk",
+            "1969-12-31T23:59:59Z",
+            "２０２５-11-20T09:30:00",
+        ] {
+            assert!(EventTime::parse_iso8601(bad).is_err(), "{bad:?} parsed");
+        }
+        assert!(EventTime::parse_iso8601("2024-02-29T00:00:00").is_ok());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "2025-11-20T09:30:01Z",
+            "2000-02-29T23:59:59.001Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            assert_eq!(EventTime::parse_iso8601(s).unwrap().to_string(), s);
+        }
+    }
+}
