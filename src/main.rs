@@ -8,17 +8,6 @@ use tickflow::cli::{Cli, Command};
 mod cmd;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // librdkafka logs every failed connection attempt; tickflow reports unreachable
-                // brokers itself, so its log is off unless RUST_LOG asks for it.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,librdkafka=off,rdkafka::client=off")
-                }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     cmd::cluster::install_cluster_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -28,6 +17,7 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    cmd::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => cmd::run::run_command(*args),
         Command::Bench(args) => cmd::bench::run_bench(&args),
