@@ -1,4 +1,4 @@
-//! Command-line interface: `tickflow run`, `tickflow bench`.
+//! Command-line interface: `tickflow run`, `tickflow bench`, `tickflow produce`.
 
 use std::path::PathBuf;
 
@@ -13,8 +13,21 @@ use crate::source::{parse_setting, GeneratorSpec, KafkaOptions, Kinds};
 #[derive(Debug, Parser)]
 #[command(name = "tickflow", version, about, propagate_version = true)]
 pub struct Cli {
+    /// How log lines on stderr look: `text` (coloured only on a terminal, and not with
+    /// NO_COLOR set) or `json` (one object a line).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The shape of log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line, with `timestamp`, `level`, `target` and `fields`.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,5 @@
 //! tickflow: event-time moving averages and category means over streams, on timely dataflow.
 
-pub mod bench;
-pub mod bench_suite;
 pub mod cli;
 pub mod config;
 pub mod dataflow;

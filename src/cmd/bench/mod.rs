@@ -5,11 +5,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
+use tickflow::cli::BenchArgs;
+use tickflow::config::{Pipeline, SpecFile};
+use tickflow::dataflow::{run, RunError, RunOptions};
+use tickflow::source::{GeneratorSpec, Kinds};
 
-use crate::cli::BenchArgs;
-use crate::config::{Pipeline, SpecFile};
-use crate::dataflow::{run, RunError, RunOptions};
-use crate::source::{GeneratorSpec, Kinds};
+mod child;
+mod drain;
+mod memory;
+mod suite;
+mod topics;
 
 /// One measured configuration.
 #[derive(Debug, Clone, Serialize)]
@@ -45,10 +50,10 @@ pub fn measure(pipeline: Pipeline) -> Result<(u64, u64, f64), RunError> {
 /// Measures every worker count in `args` and prints a table (or JSON).
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(topic) = &args.drain {
-        return drain_bench(topic, args);
+        return drain::drain_bench(topic, args);
     }
     if args.suite {
-        return crate::bench_suite::run_suite(args);
+        return suite::run_suite(args);
     }
     let mut results = Vec::new();
     for &workers in &args.workers {
@@ -86,7 +91,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
                 workers,
                 window: args.window.clone(),
                 slide: args.slide.clone(),
-                sink: crate::sink::SinkSpec::parse(&args.sink)
+                sink: tickflow::sink::SinkSpec::parse(&args.sink)
                     .map(|s| s.to_string())
                     .unwrap_or_else(|_| args.sink.clone()),
                 events,
@@ -138,70 +143,6 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
                 r.rows_per_sec
             );
         }
-    }
-    Ok(())
-}
-
-/// Drains a topic with one bare consumer per worker thread, partitions assigned as the
-/// Kafka source assigns them, and reports messages per second.
-fn drain_bench(uri: &str, args: &BenchArgs) -> anyhow::Result<()> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::error::KafkaError;
-    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-
-    let spec = uri
-        .strip_prefix("kafka://")
-        .and_then(|rest| crate::source::KafkaConfig::parse(rest, &Default::default()))
-        .ok_or_else(|| anyhow::anyhow!("--drain takes kafka://BROKER/TOPIC"))?;
-    let partitions = crate::source::list_partitions(&spec)?;
-    for &workers in &args.workers {
-        let started = Instant::now();
-        let threads: Vec<_> = (0..workers)
-            .map(|w| {
-                // The same spread over threads as the Kafka source's over workers.
-                let mine: Vec<_> = partitions
-                    .iter()
-                    .filter(|tp| {
-                        let t = spec.topics.iter().position(|t| *t == tp.topic).unwrap_or(0);
-                        crate::source::kafka_owner(t, tp.partition, workers) == w
-                    })
-                    .cloned()
-                    .collect();
-                let config = crate::source::kafka_client_config(&spec.brokers, &spec.options);
-                std::thread::spawn(move || -> anyhow::Result<u64> {
-                    if mine.is_empty() {
-                        return Ok(0);
-                    }
-                    let consumer: BaseConsumer = config.create()?;
-                    let mut list = TopicPartitionList::new();
-                    for tp in &mine {
-                        list.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)?;
-                    }
-                    consumer.assign(&list)?;
-                    let (mut count, mut ended) = (0u64, 0usize);
-                    while ended < mine.len() {
-                        match consumer.poll(std::time::Duration::from_millis(100)) {
-                            Some(Ok(_)) => count += 1,
-                            Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
-                            Some(Err(e)) => return Err(e.into()),
-                            None => {}
-                        }
-                    }
-                    Ok(count)
-                })
-            })
-            .collect();
-        let mut total = 0;
-        for t in threads {
-            total += t
-                .join()
-                .map_err(|_| anyhow::anyhow!("a drain thread panicked"))??;
-        }
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "drain {uri}: {workers} consumer(s), {total} messages in {secs:.3} s = {:.0} messages/s",
-            total as f64 / secs
-        );
     }
     Ok(())
 }

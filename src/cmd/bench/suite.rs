@@ -5,8 +5,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use serde::Serialize;
+use tickflow::cli::BenchArgs;
 
-use crate::cli::BenchArgs;
+use super::child::{latencies, run_measured, summary_counts};
+use super::memory::{memory_per_key, MemoryResult};
+use super::topics::{delete_topics, kafka_topic};
 
 /// One measured configuration of the suite.
 #[derive(Debug, Clone, Serialize)]
@@ -24,20 +27,6 @@ pub struct SuiteResult {
     /// Window end to PostgreSQL commit, when the sink is PostgreSQL.
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
-}
-
-/// Memory held per active key, from runs of two lengths.
-#[derive(Debug, Clone, Serialize)]
-pub struct MemoryResult {
-    pub keys: usize,
-    pub window: &'static str,
-    pub workers: usize,
-    /// Event-seconds the run covers; every key ticks once per event-second.
-    pub event_seconds: u64,
-    pub events: u64,
-    pub peak_rss_mb: f64,
-    /// (peak - a 100-key run's peak) / keys.
-    pub bytes_per_key: f64,
 }
 
 /// Everything the suite measured.
@@ -68,10 +57,10 @@ fn estimated_rows(keys: usize, events: u64, length: &str, slide: &str) -> u64 {
 }
 
 /// Event time of the suite's first tick, in every source.
-const START: &str = "2025-11-20T09:30:00Z";
+pub const START: &str = "2025-11-20T09:30:00Z";
 
 /// `tickflow produce` of the suite's ticks (as the generator source makes them) to `to`.
-fn produce(exe: &std::path::Path, to: &str, keys: usize, events: u64) -> Command {
+pub fn produce(exe: &std::path::Path, to: &str, keys: usize, events: u64) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args(["produce", "--to", to, "--rate", "0", "--start", START])
         .args([
@@ -183,8 +172,8 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
                         }
                         if *sink == "postgres" {
                             // Fresh tables each time: measure inserts, not upserts over old rows.
-                            let target = crate::sink::postgres::Target::parse(sink_uri)?;
-                            let mut client = crate::sink::postgres::connect(
+                            let target = tickflow::sink::postgres::Target::parse(sink_uri)?;
+                            let mut client = tickflow::sink::postgres::connect(
                                 &target,
                                 std::time::Duration::from_secs(10),
                             )?;
@@ -234,79 +223,6 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak memory with every key active (each ticks once per event-second, 10 s/1 s windows),
-/// for a run and one twice as long: state is bounded by the window's panes, so the two peaks
-/// should match.
-fn memory_per_key(exe: &std::path::Path, args: &BenchArgs) -> anyhow::Result<Vec<MemoryResult>> {
-    let keys: usize = if args.quick { 100_000 } else { 1_000_000 };
-    let workers = args.workers.iter().copied().max().unwrap_or(1);
-    let run = |keys: usize, event_seconds: u64| -> anyhow::Result<(u64, f64)> {
-        let events = keys as u64 * event_seconds;
-        let mut cmd = Command::new(exe);
-        cmd.args([
-            "run",
-            "--source",
-            "generator",
-            "--sink",
-            "discard",
-            "--quiet",
-        ])
-        .args([
-            "-w",
-            &workers.to_string(),
-            "--window",
-            "10s",
-            "--slide",
-            "1s",
-        ])
-        .args(["--rate", "0", "--kind", "ticks", "--start", START])
-        .args([
-            "--events",
-            &events.to_string(),
-            "--symbols",
-            &keys.to_string(),
-        ])
-        .args(["--event-rate", &keys.to_string()]);
-        let (_, peak_kb) = run_measured(cmd)?;
-        Ok((events, peak_kb as f64 * 1024.0))
-    };
-    let (_, baseline) = run(100, 40)?;
-    let mut out = Vec::new();
-    for event_seconds in [20, 40] {
-        let (events, peak) = run(keys, event_seconds)?;
-        let result = MemoryResult {
-            keys,
-            window: "10s/1s",
-            workers,
-            event_seconds,
-            events,
-            peak_rss_mb: peak / (1024.0 * 1024.0),
-            bytes_per_key: (peak - baseline).max(0.0) / keys as f64,
-        };
-        if !args.json {
-            if out.is_empty() {
-                println!(
-                    "\nmemory: every key active, 10s/1s windows, generator -> discard, -w {workers}"
-                );
-                println!(
-                    "{:>9} {:>13} {:>10} {:>9} {:>10}",
-                    "keys", "event-seconds", "events", "rss MB", "bytes/key"
-                );
-            }
-            println!(
-                "{:>9} {:>13} {:>10} {:>9.1} {:>10.0}",
-                result.keys,
-                result.event_seconds,
-                result.events,
-                result.peak_rss_mb,
-                result.bytes_per_key
-            );
-        }
-        out.push(result);
-    }
-    Ok(out)
-}
-
 fn print_row(r: &SuiteResult, header: bool) {
     if header {
         println!(
@@ -343,127 +259,6 @@ fn print_row(r: &SuiteResult, header: bool) {
     );
 }
 
-/// Runs `cmd` to completion; returns its stderr and peak resident memory in KiB.
-fn run_measured(mut cmd: Command) -> anyhow::Result<(String, u64)> {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut stderr)?;
-    }
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: waits for our own child and fills a zeroed rusage; the child is not waited twice.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        anyhow::bail!(
-            "a benchmark run failed: {}",
-            stderr.lines().last().unwrap_or("")
-        );
-    }
-    std::mem::forget(child); // already reaped by wait4
-    Ok((stderr, usage.ru_maxrss as u64))
-}
-
-/// Events read and rows out, from the run's summary line.
-fn summary_counts(stderr: &str) -> (u64, u64) {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains(" events in "))
-        .unwrap_or("");
-    let number_before = |marker: &str| -> u64 {
-        line.split(marker)
-            .next()
-            .and_then(|head| head.split_whitespace().last())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (number_before(" events in "), number_before(" windows out"))
-}
-
-/// p50 and p99 of window-end-to-commit, from the PostgreSQL summary line.
-fn latencies(stderr: &str) -> (Option<f64>, Option<f64>) {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("window end to commit"))
-        .unwrap_or("");
-    let after = |marker: &str| {
-        line.split(marker)
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-    };
-    (after("p50 "), after("p99 "))
-}
-
-fn suite_topic(keys: usize) -> String {
-    format!("tickflow-suite-{keys}-{}", std::process::id())
-}
-
-/// Creates a 4-partition topic for `keys` and fills it with the suite's ticks; its source URI.
-fn kafka_topic(
-    exe: &std::path::Path,
-    broker: &str,
-    keys: usize,
-    events: u64,
-) -> anyhow::Result<String> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let topic = suite_topic(keys);
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
-        crate::source::kafka_client_config(broker, &Default::default()).create()?;
-    let new = NewTopic::new(&topic, 4, TopicReplication::Fixed(1));
-    for result in block_on(admin.create_topics([&new], &AdminOptions::new()))? {
-        result.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
-    }
-    let uri = format!("kafka://{broker}/{topic}");
-    let status = produce(exe, &uri, keys, events)
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(
-        status.success(),
-        "producing the suite's ticks to {uri} failed"
-    );
-    Ok(uri)
-}
-
-/// Deletes the suite's topics (best effort).
-fn delete_topics(broker: &str, keys: &[usize]) {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    let admin: Result<AdminClient<rdkafka::client::DefaultClientContext>, _> =
-        crate::source::kafka_client_config(broker, &Default::default()).create();
-    if let Ok(admin) = admin {
-        let names: Vec<String> = keys.iter().map(|&k| suite_topic(k)).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let _ = block_on(admin.delete_topics(&names, &AdminOptions::new()));
-    }
-}
-
-/// Runs a future to completion on this thread (rdkafka's admin futures are completed by its
-/// own background thread; no async runtime is needed).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
-}
-
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("tickflow-suite-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -481,14 +276,5 @@ mod tests {
         assert!((500_000..2_000_000).contains(&est), "{est}");
         assert!(estimated_rows(1_000_000, 2_000_000, "1h", "1s") > MAX_ROWS_DISCARDED);
         assert!(estimated_rows(100, 2_000_000, "1h", "1s") < MAX_ROWS_WRITTEN);
-    }
-
-    #[test]
-    fn reads_the_summary_lines() {
-        let err = "progress: ...\ntickflow: 200000 events in 0.10s (2000000/s), 6900 windows out, 0 rejects (0 late), 0 filtered\n\
-                   tickflow: PostgreSQL: 6900 rows and 0 rejects in 3 commits (0 retried); window end to commit p50 12 ms, p99 40 ms";
-        assert_eq!(summary_counts(err), (200_000, 6900));
-        assert_eq!(latencies(err), (Some(12.0), Some(40.0)));
-        assert_eq!(latencies("nothing"), (None, None));
     }
 }

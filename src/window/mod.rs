@@ -1,0 +1,100 @@
+//! Sliding and tumbling event-time windows, kept as panes one slide wide per key.
+//!
+//! How it works:
+//! 1. A window is named by its index `k`: it ends at `k * slide` and covers
+//!    `[k * slide - length, k * slide)`, so an event exactly at an end belongs to the next window.
+//! 2. An event at time `t` is added to pane `p = t / slide` of its key: O(1) work per event, and
+//!    no event is ever copied into each of its `length / slide` windows.
+//! 3. Window `k` is the merge of panes `k - P ..= k - 1`, with `P = length / slide`. It is
+//!    emitted once the frontier reaches `k * slide`, and only if one of those panes holds data.
+//! 4. Once every window a pane belongs to has been emitted the pane is dropped, so a key holds
+//!    at most `P` panes plus those of events still ahead of the frontier.
+//!
+//! This module holds the window spec; `aggregate` the partial results, `sliding` the panes.
+
+use std::time::Duration;
+
+use crate::event::EventTime;
+
+mod aggregate;
+mod sliding;
+
+pub use aggregate::{Aggregate, ReadingAgg, TickAgg};
+pub use sliding::{SlidingWindows, LAST_WINDOW};
+
+/// Window length and slide, in milliseconds of event time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSpec {
+    length_ms: u64,
+    slide_ms: u64,
+}
+
+/// A window length and slide that do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("window slide must be at least 1ms, got {0:?}")]
+    SlideTooSmall(Duration),
+    #[error("window length and slide must be whole milliseconds, got {0:?}")]
+    SubMillisecond(Duration),
+    #[error("window length {length:?} must be a positive multiple of the slide {slide:?}")]
+    NotAMultiple { length: Duration, slide: Duration },
+}
+
+impl WindowSpec {
+    /// A sliding window of `length` advancing by `slide`; tumbling when they are equal.
+    pub fn new(length: Duration, slide: Duration) -> Result<WindowSpec, WindowError> {
+        for d in [length, slide] {
+            if d.subsec_nanos() % 1_000_000 != 0 {
+                return Err(WindowError::SubMillisecond(d));
+            }
+        }
+        let (length_ms, slide_ms) = (length.as_millis() as u64, slide.as_millis() as u64);
+        if slide_ms == 0 {
+            return Err(WindowError::SlideTooSmall(slide));
+        }
+        if length_ms == 0 || length_ms % slide_ms != 0 {
+            return Err(WindowError::NotAMultiple { length, slide });
+        }
+        Ok(WindowSpec {
+            length_ms,
+            slide_ms,
+        })
+    }
+
+    /// The pane (slide-wide bucket) an event time falls in.
+    #[inline]
+    pub fn pane(&self, t: EventTime) -> u64 {
+        t.0 / self.slide_ms
+    }
+
+    /// How many panes make one window.
+    pub fn panes_per_window(&self) -> u64 {
+        self.length_ms / self.slide_ms
+    }
+
+    /// Index of the last window that is complete once no event earlier than `frontier` can come.
+    pub fn complete_through(&self, frontier: EventTime) -> u64 {
+        frontier.0 / self.slide_ms
+    }
+
+    /// End (exclusive) of window `k`.
+    pub fn end(&self, k: u64) -> EventTime {
+        EventTime(k.saturating_mul(self.slide_ms))
+    }
+
+    /// Start (inclusive) of window `k`; windows that would begin before the epoch start there.
+    pub fn start(&self, k: u64) -> EventTime {
+        EventTime(self.end(k).0.saturating_sub(self.length_ms))
+    }
+
+    pub fn slide(&self) -> Duration {
+        Duration::from_millis(self.slide_ms)
+    }
+
+    pub fn length(&self) -> Duration {
+        Duration::from_millis(self.length_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests;
