@@ -28,6 +28,20 @@ fn exit_status(child: &mut KillOnDrop) -> std::process::ExitStatus {
     }
 }
 
+/// Waits for `child` to exit by itself; returns its status and everything it wrote to stderr.
+fn finished(child: &mut KillOnDrop) -> (std::process::ExitStatus, String) {
+    let status = exit_status(child);
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
+}
+
 /// `tickflow produce | head -3`: exit 0, no "Broken pipe".
 #[test]
 fn a_closed_stdout_ends_produce_quietly() {
@@ -46,15 +60,7 @@ fn a_closed_stdout_ends_produce_quietly() {
         assert!(line.starts_with("{\"timestamp\""), "{line}");
     }
     drop(stdout);
-    let status = exit_status(&mut child);
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = finished(&mut child);
     assert!(status.success(), "{status}: {stderr}");
     assert!(!stderr.to_lowercase().contains("broken pipe"), "{stderr}");
 }
@@ -105,15 +111,7 @@ fn a_bounded_server_exits_once_its_readers_have_the_events() {
     for r in readers {
         assert_eq!(r.join().unwrap(), 100_000);
     }
-    let status = exit_status(&mut server);
-    let mut stderr = String::new();
-    server
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = finished(&mut server);
     assert!(status.success(), "{status}: {stderr}");
     assert!(stderr.contains("produced 200000 events"), "{stderr}");
 }
