@@ -11,6 +11,7 @@ use super::{RunError, RunOptions};
 use crate::config::Pipeline;
 use crate::delivery::{AfterCommit, ProgressBook, Restart};
 use crate::metrics::{Metrics, MetricsServer};
+use crate::sink::kafka::{KafkaSink, KafkaSinkOptions};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
 use crate::sink::{RejectSink, Sink, SinkSpec, Sinks, TextSink};
 use crate::source::{GroupCommitter, KafkaConfig, SourceConfig};
@@ -18,6 +19,10 @@ use crate::window::WindowSpec;
 
 /// Rows a PostgreSQL commit takes at most (a backlog is committed in slices of this size).
 const MAX_BATCH_ROWS: usize = 100_000;
+
+/// How often the Kafka sink commits while windows complete: each commit waits for the broker's
+/// acknowledgements, so fewer and larger ones keep the producer's batches full.
+const KAFKA_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A pipeline ready to run in this process.
 pub struct PreparedRun {
@@ -76,6 +81,7 @@ pub fn prepare(
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let mut restart = None;
     let mut durable = false;
+    let mut rejects_elsewhere = false;
     for spec in &pipeline.sinks {
         match spec {
             SinkSpec::Postgres(uri) => {
@@ -112,6 +118,29 @@ pub fn prepare(
                 restart = saved;
                 durable = true;
             }
+            SinkSpec::Kafka(config) => {
+                let kafka_options = KafkaSinkOptions {
+                    config: config.clone(),
+                    pipeline: pipeline.name.clone(),
+                    commit_interval: KAFKA_COMMIT_INTERVAL,
+                    max_batch_rows: MAX_BATCH_ROWS,
+                    local_workers: workers,
+                    splits,
+                    window: pipeline.window,
+                    metrics: Some(metrics.clone()),
+                    process,
+                };
+                let (store, saved) = KafkaSink::open(&kafka_options, options.restart, replayable)
+                    .map_err(|e| RunError::Failed(e.to_string()))?;
+                let hooks = group_commit_hook(&pipeline).into_iter().collect();
+                let sink =
+                    KafkaSink::start(store, &kafka_options, book.clone(), saved.as_ref(), hooks);
+                sinks.push(Box::new(sink));
+                restart = saved;
+                durable = true;
+                // Rejects are not written to Kafka: they go to --rejects or stderr.
+                rejects_elsewhere = true;
+            }
             SinkSpec::File(path) => {
                 // In a cluster each process writes its own file; their union is the output.
                 let path = match &options.cluster {
@@ -130,7 +159,7 @@ pub fn prepare(
     }
     // Rejects go to `--rejects PATH` when given; else to the database when there is one, and
     // to stderr when there is not.
-    match (&pipeline.rejects, durable) {
+    match (&pipeline.rejects, durable && !rejects_elsewhere) {
         (Some(path), _) => sinks.push(Box::new(RejectSink::file(path)?)),
         (None, false) => sinks.push(Box::new(RejectSink::stderr())),
         (None, true) => {}
