@@ -20,10 +20,6 @@ use crate::window::WindowSpec;
 /// Rows a PostgreSQL commit takes at most (a backlog is committed in slices of this size).
 const MAX_BATCH_ROWS: usize = 100_000;
 
-/// How often the Kafka sink commits while windows complete: each commit waits for the broker's
-/// acknowledgements, so fewer and larger ones keep the producer's batches full.
-const KAFKA_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
-
 /// A pipeline ready to run in this process.
 pub struct PreparedRun {
     pub(super) ingest: Arc<IngestContext>,
@@ -122,7 +118,7 @@ pub fn prepare(
                 let kafka_options = KafkaSinkOptions {
                     config: config.clone(),
                     pipeline: pipeline.name.clone(),
-                    commit_interval: KAFKA_COMMIT_INTERVAL,
+                    commit_interval: config.commit_interval,
                     max_batch_rows: MAX_BATCH_ROWS,
                     local_workers: workers,
                     splits,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::source::{KafkaConfig, KafkaOptions};
 
-/// One Kafka sink: `kafka://BROKER[,BROKER...]/TOPIC[?progress_topic=NAME]`, with the
+/// One Kafka sink: `kafka://BROKER[,BROKER...]/TOPIC[?progress_topic=NAME&commit_interval=D]`,
+/// with the
 /// pipeline's `[kafka]` settings (`-X` settings, TLS and SASL included, apply to its producer
 /// as to the consumers of Kafka sources).
 #[derive(Clone, Debug, PartialEq)]
@@ -16,12 +17,14 @@ pub struct KafkaSinkConfig {
     pub topic: String,
     /// The compacted topic keeping the pipeline's progress; it must exist.
     pub progress_topic: String,
+    /// Commit at least this often while windows complete.
+    pub commit_interval: Duration,
     pub options: KafkaOptions,
 }
 
 /// A `kafka://` sink URI that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("Kafka sink {uri:?}: {problem}; write kafka://BROKER[,BROKER]/TOPIC[?progress_topic=NAME]")]
+#[error("Kafka sink {uri:?}: {problem}; write kafka://BROKER[,BROKER]/TOPIC[?progress_topic=NAME&commit_interval=DURATION]")]
 pub struct BadKafkaSink {
     pub uri: String,
     pub problem: String,
@@ -30,6 +33,9 @@ pub struct BadKafkaSink {
 impl KafkaSinkConfig {
     /// The progress topic when the URI names none.
     pub const DEFAULT_PROGRESS_TOPIC: &'static str = "tickflow_progress";
+    /// How often to commit when the URI does not say: each commit waits for the broker's
+    /// acknowledgements, so fewer and larger ones keep the producer's batches full.
+    pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
     /// Producer batching: wait this long for a batch to fill (throughput over latency; a
     /// commit flushes anyway, so this only shapes batches within one commit).
     pub const LINGER: Duration = Duration::from_millis(10);
@@ -62,10 +68,15 @@ impl KafkaSinkConfig {
             return Err(bad("name exactly one topic"));
         }
         let mut progress_topic = Self::DEFAULT_PROGRESS_TOPIC.to_string();
+        let mut commit_interval = Self::DEFAULT_COMMIT_INTERVAL;
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
                 Some(("progress_topic", name)) if !name.is_empty() => {
                     progress_topic = name.to_string()
+                }
+                Some(("commit_interval", text)) => {
+                    commit_interval = crate::human::parse_duration(text)
+                        .map_err(|e| bad(&format!("commit_interval: {e}")))?;
                 }
                 _ => return Err(bad(&format!("unknown parameter {pair:?}"))),
             }
@@ -77,6 +88,7 @@ impl KafkaSinkConfig {
             brokers: brokers.to_string(),
             topic: topic.to_string(),
             progress_topic,
+            commit_interval,
             options: KafkaOptions::default(),
         })
     }
@@ -137,14 +149,18 @@ mod tests {
             ("b1:9092,b2:9092", "out")
         );
         assert_eq!(c.progress_topic, "tickflow_progress");
-        let c = KafkaSinkConfig::parse("kafka://b/out?progress_topic=p").unwrap();
+        assert_eq!(c.commit_interval, Duration::from_millis(500));
+        let c =
+            KafkaSinkConfig::parse("kafka://b/out?progress_topic=p&commit_interval=20ms").unwrap();
         assert_eq!(c.progress_topic, "p");
+        assert_eq!(c.commit_interval, Duration::from_millis(20));
         for bad in [
             "kafka://b",
             "kafka:///t",
             "kafka://b/",
             "kafka://b/a,b",
             "kafka://b/t?x=1",
+            "kafka://b/t?commit_interval=soon",
             "kafka://b/t?progress_topic=t",
         ] {
             assert!(KafkaSinkConfig::parse(bad).is_err(), "{bad}");

@@ -287,10 +287,10 @@ impl KafkaStore {
         };
         let listed = crate::source::list_partitions(&self.config.topic_config(topic))
             .map_err(|e| failed(e.to_string(), false))?;
-        let consumer: BaseConsumer =
-            crate::source::kafka_client_config(brokers, &self.config.options)
-                .create()
-                .map_err(|e| failed(e.to_string(), false))?;
+        let mut reader = crate::source::kafka_client_config(brokers, &self.config.options);
+        // Read to the end once at start-up: the broker need not hold a fetch open for more.
+        reader.set("fetch.wait.max.ms", "10");
+        let consumer: BaseConsumer = reader.create().map_err(|e| failed(e.to_string(), false))?;
         let mut assignment = TopicPartitionList::new();
         for p in &listed {
             assignment
