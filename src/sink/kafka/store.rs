@@ -111,6 +111,27 @@ struct ProgressRecord {
     partitions: Vec<PartitionRecord>,
 }
 
+impl ProgressRecord {
+    /// The saved rows the delivery protocol reads: the process's frontier and its partitions.
+    fn into_saved(self) -> Vec<Saved> {
+        let splits = self.splits;
+        let process = Saved::Process {
+            process: self.process,
+            committed_below: self.committed_below_ms,
+        };
+        std::iter::once(process)
+            .chain(self.partitions.into_iter().map(|p| Saved::Partition {
+                key: (p.source, p.partition),
+                resume: Resume {
+                    offset: p.resume_offset,
+                    max_seen: p.max_seen_ms.map(EventTime),
+                },
+                splits,
+            }))
+            .collect()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct PartitionRecord {
     source: String,
@@ -374,22 +395,11 @@ impl Store for KafkaStore {
     }
 
     fn saved(&mut self) -> Result<Vec<Saved>, KafkaSinkError> {
-        let mut out = Vec::new();
-        for record in self.read_progress()?.into_values() {
-            out.push(Saved::Process {
-                process: record.process,
-                committed_below: record.committed_below_ms,
-            });
-            out.extend(record.partitions.into_iter().map(|p| Saved::Partition {
-                key: (p.source, p.partition),
-                resume: Resume {
-                    offset: p.resume_offset,
-                    max_seen: p.max_seen_ms.map(EventTime),
-                },
-                splits: record.splits,
-            }));
-        }
-        Ok(out)
+        Ok(self
+            .read_progress()?
+            .into_values()
+            .flat_map(ProgressRecord::into_saved)
+            .collect())
     }
 
     fn forget(&mut self) -> Result<(), KafkaSinkError> {
@@ -453,5 +463,45 @@ impl Store for KafkaStore {
 
     fn is_transient(error: &KafkaSinkError) -> bool {
         error.is_transient()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_record_reads_back_as_what_was_committed() {
+        let text = r#"{"pipeline":"p","process":1,"committed_below_ms":9000,"splits":4,"partitions":[{"source":"file:/a","partition":2,"resume_offset":77,"max_seen_ms":null}]}"#;
+        let record: ProgressRecord = serde_json::from_str(text).expect("a progress record");
+        assert_eq!(serde_json::to_string(&record).unwrap(), text);
+        assert_eq!(
+            record.into_saved(),
+            vec![
+                Saved::Process {
+                    process: 1,
+                    committed_below: 9000
+                },
+                Saved::Partition {
+                    key: ("file:/a".into(), 2),
+                    resume: Resume {
+                        offset: 77,
+                        max_seen: None
+                    },
+                    splits: 4
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_are_keyed_by_symbol_or_category() {
+        let row = WindowRow::CategoryMean {
+            category: "B".into(),
+            start: EventTime(0),
+            end: EventTime(1000),
+            agg: crate::window::ReadingAgg::of(1.0),
+        };
+        assert_eq!(key_of(&row), "B");
     }
 }
