@@ -223,13 +223,12 @@ impl Pipeline {
         {
             return Err(invalid("source", "stdin can be read only once"));
         }
-        let sinks = spec
+        let mut sinks = spec
             .sinks
             .unwrap_or_else(|| vec!["stdout".into()])
             .iter()
             .map(|s| SinkSpec::parse(s).map_err(|e| invalid("sink", e)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut sinks = sinks;
         for sink in &mut sinks {
             // A Kafka sink's producer takes the same `[kafka]`/`-X` settings as the consumers.
             if let SinkSpec::Kafka(k) = sink {

@@ -118,7 +118,6 @@ pub fn prepare(
                 let kafka_options = KafkaSinkOptions {
                     config: config.clone(),
                     pipeline: pipeline.name.clone(),
-                    commit_interval: config.commit_interval,
                     max_batch_rows: MAX_BATCH_ROWS,
                     local_workers: workers,
                     splits,
@@ -154,7 +153,7 @@ pub fn prepare(
         }
     }
     // Rejects go to `--rejects PATH` when given; else to the database when there is one, and
-    // to stderr when there is not.
+    // to stderr when there is not (a Kafka sink keeps none).
     match (&pipeline.rejects, durable && !rejects_elsewhere) {
         (Some(path), _) => sinks.push(Box::new(RejectSink::file(path)?)),
         (None, false) => sinks.push(Box::new(RejectSink::stderr())),

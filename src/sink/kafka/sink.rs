@@ -3,7 +3,6 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::store::{KafkaStore, StoreScope};
 use super::{KafkaSinkConfig, KafkaSinkError};
@@ -21,8 +20,6 @@ use crate::window::WindowSpec;
 pub struct KafkaSinkOptions {
     pub config: KafkaSinkConfig,
     pub pipeline: String,
-    /// Commit at least this often while windows complete.
-    pub commit_interval: Duration,
     /// Commit once this many rows wait.
     pub max_batch_rows: usize,
     /// Worker threads of this process (each sends its own frontier).
@@ -100,7 +97,7 @@ impl KafkaSink {
         hooks: Vec<AfterCommit>,
     ) -> KafkaSink {
         let config = CommitterConfig {
-            commit_interval: options.commit_interval,
+            commit_interval: options.config.commit_interval,
             max_batch_rows: options.max_batch_rows,
             local_workers: options.local_workers,
             window: options.window,
