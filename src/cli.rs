@@ -144,7 +144,8 @@ pub struct PipelineArgs {
     #[arg(long = "source", value_name = "URI")]
     pub sources: Vec<String>,
     /// Output, repeatable: `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB`
-    /// (or `postgresql://`) or a libpq key/value string (`"host=H port=P user=U dbname=D"`).
+    /// (or `postgresql://`), a libpq key/value string (`"host=H port=P user=U dbname=D"`) or
+    /// `kafka://BROKER[,BROKER]/TOPIC[?progress_topic=NAME]` (one message per row).
     #[arg(long = "sink", value_name = "URI")]
     pub sinks: Vec<String>,
     /// Output format of stdout and file sinks.

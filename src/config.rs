@@ -197,6 +197,7 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 impl Pipeline {
     /// Validates a spec (already merged with command-line overrides).
     pub fn from_spec(spec: SpecFile) -> Result<Pipeline, ConfigError> {
+        let kafka_settings = spec.kafka.clone();
         let connectors = ConnectorSettings {
             generator: spec.generator.unwrap_or_default(),
             kafka: spec.kafka,
@@ -222,12 +223,24 @@ impl Pipeline {
         {
             return Err(invalid("source", "stdin can be read only once"));
         }
-        let sinks = spec
+        let mut sinks = spec
             .sinks
             .unwrap_or_else(|| vec!["stdout".into()])
             .iter()
             .map(|s| SinkSpec::parse(s).map_err(|e| invalid("sink", e)))
             .collect::<Result<Vec<_>, _>>()?;
+        for sink in &mut sinks {
+            // A Kafka sink's producer takes the same `[kafka]`/`-X` settings as the consumers.
+            if let SinkSpec::Kafka(k) = sink {
+                k.options = kafka_settings.clone();
+                if spec.format == Some(Format::Csv) {
+                    return Err(invalid(
+                        "format",
+                        format!("{k} takes JSON rows only; drop --format csv or write CSV to a file sink in another run"),
+                    ));
+                }
+            }
+        }
         let duration = |setting: &'static str, text: Option<String>, default: &str| {
             duration(setting, text.as_deref().unwrap_or(default))
         };
@@ -297,13 +310,19 @@ impl Pipeline {
             connect_timeout: duration("postgres.connect_timeout", pg.connect_timeout, "30s")?,
             commit_interval: duration("postgres.commit_interval", pg.commit_interval, "200ms")?,
         };
-        if sinks
+        let keeping: Vec<String> = sinks
             .iter()
-            .filter(|s| matches!(s, SinkSpec::Postgres(_)))
-            .count()
-            > 1
-        {
-            return Err(invalid("sink", "at most one PostgreSQL sink per pipeline"));
+            .filter(|s| s.keeps_progress())
+            .map(ToString::to_string)
+            .collect();
+        if keeping.len() > 1 {
+            return Err(invalid(
+                "sink",
+                format!(
+                    "at most one sink that keeps progress (PostgreSQL or Kafka) per pipeline, got {}; run one pipeline per such sink",
+                    keeping.join(" and ")
+                ),
+            ));
         }
         let name = spec.name.unwrap_or_else(|| derived_name(&sources));
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,12 @@ pub struct Metrics {
     /// PostgreSQL commits: seconds each, and rows each.
     pub commit_seconds: Histogram,
     pub commit_rows: Histogram,
+    /// Kafka sink: result rows and value bytes the broker acknowledged, failed deliveries,
+    /// and messages sent but not yet acknowledged.
+    pub kafka_sink_rows: AtomicU64,
+    pub kafka_sink_bytes: AtomicU64,
+    pub kafka_sink_delivery_errors: AtomicU64,
+    pub kafka_sink_in_flight: AtomicI64,
     started: Instant,
 }
 
@@ -137,6 +143,10 @@ impl Metrics {
                 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
             commit_rows: Histogram::new(&[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0]),
+            kafka_sink_rows: AtomicU64::new(0),
+            kafka_sink_bytes: AtomicU64::new(0),
+            kafka_sink_delivery_errors: AtomicU64::new(0),
+            kafka_sink_in_flight: AtomicI64::new(0),
             started: Instant::now(),
         })
     }
@@ -281,6 +291,29 @@ impl Metrics {
             "tickflow_sink_commit_rows",
             "Rows per PostgreSQL commit.",
             &mut out,
+        );
+        counter(
+            &mut out,
+            "tickflow_kafka_sink_rows_total",
+            "Result rows the Kafka sink's broker acknowledged.",
+            self.kafka_sink_rows.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_kafka_sink_bytes_total",
+            "Bytes of message values the Kafka sink's broker acknowledged.",
+            self.kafka_sink_bytes.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_kafka_sink_delivery_errors_total",
+            "Messages the Kafka sink failed to deliver (each fails its commit).",
+            self.kafka_sink_delivery_errors.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tickflow_kafka_sink_in_flight Messages sent by the Kafka sink and not yet acknowledged.\n# TYPE tickflow_kafka_sink_in_flight gauge\ntickflow_kafka_sink_in_flight {}",
+            self.kafka_sink_in_flight.load(Relaxed).max(0)
         );
         let _ = writeln!(out, "# HELP tickflow_uptime_seconds Seconds since start.\n# TYPE tickflow_uptime_seconds gauge\ntickflow_uptime_seconds {}", self.started.elapsed().as_secs_f64());
         out

@@ -11,6 +11,7 @@ use super::{RunError, RunOptions};
 use crate::config::Pipeline;
 use crate::delivery::{AfterCommit, ProgressBook, Restart};
 use crate::metrics::{Metrics, MetricsServer};
+use crate::sink::kafka::{KafkaSink, KafkaSinkOptions};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
 use crate::sink::{RejectSink, Sink, SinkSpec, Sinks, TextSink};
 use crate::source::{GroupCommitter, KafkaConfig, SourceConfig};
@@ -76,6 +77,7 @@ pub fn prepare(
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let mut restart = None;
     let mut durable = false;
+    let mut rejects_elsewhere = false;
     for spec in &pipeline.sinks {
         match spec {
             SinkSpec::Postgres(uri) => {
@@ -112,6 +114,28 @@ pub fn prepare(
                 restart = saved;
                 durable = true;
             }
+            SinkSpec::Kafka(config) => {
+                let kafka_options = KafkaSinkOptions {
+                    config: config.clone(),
+                    pipeline: pipeline.name.clone(),
+                    max_batch_rows: MAX_BATCH_ROWS,
+                    local_workers: workers,
+                    splits,
+                    window: pipeline.window,
+                    metrics: Some(metrics.clone()),
+                    process,
+                };
+                let (store, saved) = KafkaSink::open(&kafka_options, options.restart, replayable)
+                    .map_err(|e| RunError::Failed(e.to_string()))?;
+                let hooks = group_commit_hook(&pipeline).into_iter().collect();
+                let sink =
+                    KafkaSink::start(store, &kafka_options, book.clone(), saved.as_ref(), hooks);
+                sinks.push(Box::new(sink));
+                restart = saved;
+                durable = true;
+                // Rejects are not written to Kafka: they go to --rejects or stderr.
+                rejects_elsewhere = true;
+            }
             SinkSpec::File(path) => {
                 // In a cluster each process writes its own file; their union is the output.
                 let path = match &options.cluster {
@@ -129,8 +153,8 @@ pub fn prepare(
         }
     }
     // Rejects go to `--rejects PATH` when given; else to the database when there is one, and
-    // to stderr when there is not.
-    match (&pipeline.rejects, durable) {
+    // to stderr when there is not (a Kafka sink keeps none).
+    match (&pipeline.rejects, durable && !rejects_elsewhere) {
         (Some(path), _) => sinks.push(Box::new(RejectSink::file(path)?)),
         (None, false) => sinks.push(Box::new(RejectSink::stderr())),
         (None, true) => {}

@@ -2,6 +2,7 @@
 
 mod encode;
 mod interface;
+pub mod kafka;
 pub mod postgres;
 mod rejects;
 mod text;
@@ -25,18 +26,30 @@ pub enum SinkSpec {
     Discard,
     /// `postgres://USER@HOST:PORT/DB` or `host=... dbname=...`.
     Postgres(String),
+    /// `kafka://BROKER[,BROKER]/TOPIC`: one message per row, progress in a compacted topic.
+    Kafka(kafka::KafkaSinkConfig),
 }
 
 /// A `--sink` value that names no known sink.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard` or `postgres://USER@HOST:PORT/DB`")]
+#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB` or `kafka://BROKER/TOPIC`")]
 pub struct UnknownSink(pub String);
 
 impl SinkSpec {
+    /// Whether the sink keeps the pipeline's progress (at most one may).
+    pub fn keeps_progress(&self) -> bool {
+        matches!(self, SinkSpec::Postgres(_) | SinkSpec::Kafka(_))
+    }
+
     pub fn parse(uri: &str) -> Result<SinkSpec, UnknownSink> {
         if postgres::is_postgres_uri(uri) {
             return postgres::Target::parse(uri)
                 .map(|_| SinkSpec::Postgres(uri.to_string()))
+                .map_err(|e| UnknownSink(e.to_string()));
+        }
+        if kafka::KafkaSinkConfig::is_kafka_uri(uri) {
+            return kafka::KafkaSinkConfig::parse(uri)
+                .map(SinkSpec::Kafka)
                 .map_err(|e| UnknownSink(e.to_string()));
         }
         match uri {
@@ -60,6 +73,7 @@ impl fmt::Display for SinkSpec {
                 Ok(target) => write!(f, "{target}"),
                 Err(_) => f.write_str("postgres"),
             },
+            SinkSpec::Kafka(k) => write!(f, "{k}"),
         }
     }
 }

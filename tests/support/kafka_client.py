@@ -4,6 +4,8 @@
     kafka_client.py BROKER create TOPIC PARTITIONS
     kafka_client.py BROKER produce TOPIC FILE [--partition-by-line N] [--one-per-batch]
     kafka_client.py BROKER committed GROUP TOPIC PARTITIONS   (prints offsets, comma-separated)
+    kafka_client.py BROKER consume TOPIC   (every message to the end, one JSON object a line:
+                                            partition, offset, key, value, headers)
 
 `produce` sends each line of FILE as one message. With --partition-by-line N, line i goes to
 partition i % N (keeping each partition's order the file's order); otherwise to partition 0.
@@ -16,9 +18,10 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
-def create(broker, topic, partitions):
+def create(broker, topic, partitions, config=None):
     admin = AdminClient({"bootstrap.servers": broker})
-    futures = admin.create_topics([NewTopic(topic, num_partitions=int(partitions), replication_factor=1)])
+    new = NewTopic(topic, num_partitions=int(partitions), replication_factor=1, config=config or {})
+    futures = admin.create_topics([new])
     for f in futures.values():
         f.result(30)
     # Wait until the topic's metadata shows every partition.
@@ -70,10 +73,46 @@ def committed(broker, group, topic, partitions):
     c.close()
 
 
+def consume(broker, topic):
+    import json
+
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    c = Consumer({"bootstrap.servers": broker, "group.id": "tickflow-test-reader",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    md = c.list_topics(topic, timeout=30)
+    parts = sorted(md.topics[topic].partitions)
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    open_parts = set(parts)
+    deadline = time.time() + 60
+    while open_parts and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                open_parts.discard(m.partition())
+                continue
+            raise SystemExit(f"consume: {m.error()}")
+        print(json.dumps({
+            "partition": m.partition(),
+            "offset": m.offset(),
+            "key": None if m.key() is None else m.key().decode(),
+            "value": None if m.value() is None else m.value().decode(),
+            "headers": {k: v.decode() for k, v in (m.headers() or [])},
+        }))
+    c.close()
+    if open_parts:
+        raise SystemExit(f"partitions {sorted(open_parts)} did not reach their end")
+
+
 if __name__ == "__main__":
     broker, verb = sys.argv[1], sys.argv[2]
     if verb == "create":
-        create(broker, sys.argv[3], sys.argv[4])
+        config = {}
+        if "--compact" in sys.argv:
+            config["cleanup.policy"] = "compact"
+        create(broker, sys.argv[3], sys.argv[4], config)
     elif verb == "produce":
         spread = 0
         if "--partition-by-line" in sys.argv:
@@ -81,5 +120,7 @@ if __name__ == "__main__":
         produce(broker, sys.argv[3], sys.argv[4], spread, "--one-per-batch" in sys.argv)
     elif verb == "committed":
         committed(broker, sys.argv[3], sys.argv[4], sys.argv[5])
+    elif verb == "consume":
+        consume(broker, sys.argv[3])
     else:
         raise SystemExit(f"unknown verb {verb}")

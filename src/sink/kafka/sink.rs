@@ -1,0 +1,159 @@
+//! The Kafka sink: checks both topics, reads where a restart begins, and commits through the
+//! delivery protocol's committer with [`KafkaStore`] as its store.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::store::{KafkaStore, StoreScope};
+use super::{KafkaSinkConfig, KafkaSinkError};
+use crate::delivery::{
+    recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
+    ToCommitter,
+};
+use crate::row::WindowRow;
+use crate::sink::{Sink, SinkError};
+use crate::source::KafkaSourceError;
+use crate::window::WindowSpec;
+
+/// Settings of the Kafka sink.
+#[derive(Clone, Debug)]
+pub struct KafkaSinkOptions {
+    pub config: KafkaSinkConfig,
+    pub pipeline: String,
+    /// Commit once this many rows wait.
+    pub max_batch_rows: usize,
+    /// Worker threads of this process (each sends its own frontier).
+    pub local_workers: usize,
+    /// Input splits over all processes.
+    pub splits: usize,
+    pub window: WindowSpec,
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// This process's index in its cluster (0 alone).
+    pub process: usize,
+}
+
+impl KafkaSinkOptions {
+    fn processes(&self) -> usize {
+        (self.splits / self.local_workers.max(1)).max(1)
+    }
+}
+
+/// Rows per message to the committer, as the PostgreSQL sink sends them.
+const ROWS_PER_MESSAGE: usize = 4096;
+
+/// A running Kafka sink.
+pub struct KafkaSink {
+    delivery: Delivery,
+    name: String,
+}
+
+impl KafkaSink {
+    /// Checks that the result and progress topics exist (retrying unreachable brokers for
+    /// `[kafka] connect_timeout`), and reads where a restart begins.
+    ///
+    /// `restart` (`--restart`) forgets saved progress; so do sources that cannot be replayed.
+    pub fn open(
+        options: &KafkaSinkOptions,
+        restart: bool,
+        replayable: bool,
+    ) -> Result<(KafkaStore, Option<Restart>), KafkaSinkError> {
+        let c = &options.config;
+        for (topic, progress) in [(&c.topic, false), (&c.progress_topic, true)] {
+            match crate::source::list_partitions(&c.topic_config(topic)) {
+                Ok(_) => {}
+                Err(KafkaSourceError::NoTopic { brokers, topic }) if progress => {
+                    return Err(KafkaSinkError::NoProgressTopic { brokers, topic })
+                }
+                Err(KafkaSourceError::NoTopic { brokers, topic }) => {
+                    return Err(KafkaSinkError::NoTopic { brokers, topic })
+                }
+                Err(e) => return Err(KafkaSinkError::Source(e)),
+            }
+        }
+        let scope = StoreScope {
+            pipeline: options.pipeline.clone(),
+            process: options.process,
+            processes: options.processes(),
+            splits: options.splits,
+        };
+        let mut store = KafkaStore::new(c.clone(), scope, options.metrics.clone())?;
+        let restart = recover(
+            &mut store,
+            &options.pipeline,
+            restart || !replayable,
+            options.processes(),
+            options.splits,
+            c.options.connect_timeout,
+        )?;
+        Ok((store, restart))
+    }
+
+    /// Starts committing on an opened store; `hooks` run after each durable commit.
+    pub fn start(
+        store: KafkaStore,
+        options: &KafkaSinkOptions,
+        book: Arc<ProgressBook>,
+        restart: Option<&Restart>,
+        hooks: Vec<AfterCommit>,
+    ) -> KafkaSink {
+        let config = CommitterConfig {
+            commit_interval: options.config.commit_interval,
+            max_batch_rows: options.max_batch_rows,
+            local_workers: options.local_workers,
+            window: options.window,
+            patience: options.config.options.connect_timeout,
+        };
+        let committed = restart.map_or(0, |r| r.committed_below);
+        let delivery = Delivery::start(
+            store,
+            config,
+            book,
+            committed,
+            hooks,
+            options.metrics.clone(),
+        );
+        KafkaSink {
+            delivery,
+            name: options.config.to_string(),
+        }
+    }
+
+    fn send(&self, message: ToCommitter) -> Result<(), SinkError> {
+        self.delivery
+            .send(message)
+            .map_err(|_| SinkError::Stopped(self.name.clone()))
+    }
+}
+
+impl Sink for KafkaSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn takes_rows(&self) -> bool {
+        true
+    }
+
+    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
+        while !rows.is_empty() {
+            let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
+            self.send(ToCommitter::Rows(tail))?;
+        }
+        Ok(())
+    }
+
+    fn frontier(&self, worker: usize, below: Option<u64>) -> Result<(), SinkError> {
+        self.send(ToCommitter::Frontier { worker, below })
+    }
+
+    fn durable_below(&self) -> Option<u64> {
+        Some(self.delivery.committed_below().load(Relaxed))
+    }
+
+    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
+        match self.delivery.finish() {
+            Ok(stats) => Ok(Some(stats)),
+            Err(e) => Err(SinkError::Delivery(e)),
+        }
+    }
+}
