@@ -144,7 +144,8 @@ pub struct PipelineArgs {
     #[arg(long = "source", value_name = "URI")]
     pub sources: Vec<String>,
     /// Output, repeatable: `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB`
-    /// (or `postgresql://`) or a libpq key/value string (`"host=H port=P user=U dbname=D"`).
+    /// (or `postgresql://`), a libpq key/value string (`"host=H port=P user=U dbname=D"`) or
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`.
     #[arg(long = "sink", value_name = "URI")]
     pub sinks: Vec<String>,
     /// Output format of stdout and file sinks.
@@ -172,6 +173,15 @@ pub struct PipelineArgs {
     /// Commit to PostgreSQL at least this often while windows complete (default 200ms).
     #[arg(long, value_name = "DURATION")]
     pub pg_commit_interval: Option<String>,
+    /// Redis sink: entries kept in each key's history stream (default 3600; 0: no history).
+    #[arg(long, value_name = "N")]
+    pub redis_history: Option<u64>,
+    /// Redis sink: prefix of every key (default `tickflow:`).
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Redis sink: `PUBLISH {prefix}updates` after each commit, for live subscribers.
+    #[arg(long)]
+    pub redis_publish: bool,
     /// Window length, e.g. 60s.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
@@ -303,6 +313,11 @@ impl PipelineArgs {
         set(&mut spec.postgres.schema, &self.pg_schema);
         set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
         set(&mut spec.postgres.commit_interval, &self.pg_commit_interval);
+        set(&mut spec.redis.history, &self.redis_history);
+        set(&mut spec.redis.prefix, &self.redis_prefix);
+        if self.redis_publish {
+            spec.redis.publish = Some(true);
+        }
         spec.kafka
             .settings
             .extend(self.kafka_settings.iter().cloned());

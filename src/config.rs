@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::FieldNames;
 use crate::sink::postgres::Tables;
+use crate::sink::redis::{RedisSection, RedisSettings};
 use crate::sink::{Format, SinkSpec};
 use crate::source::{ConnectorSettings, GeneratorSpec, KafkaOptions, ListenConfig, SourceConfig};
 use crate::window::WindowSpec;
@@ -64,6 +65,8 @@ pub struct SpecFile {
     pub postgres: PostgresSection,
     /// Kafka client settings, typed and with their defaults (durations read as durations).
     pub kafka: KafkaOptions,
+    /// The Redis sink's settings (key prefix, history length).
+    pub redis: RedisSection,
 }
 
 /// The PostgreSQL sink's settings.
@@ -181,6 +184,7 @@ pub struct Pipeline {
     pub fields: FieldNames,
     pub max_line_bytes: usize,
     pub postgres: PostgresSettings,
+    pub redis: RedisSettings,
 }
 
 /// Validated PostgreSQL sink settings.
@@ -297,13 +301,21 @@ impl Pipeline {
             connect_timeout: duration("postgres.connect_timeout", pg.connect_timeout, "30s")?,
             commit_interval: duration("postgres.commit_interval", pg.commit_interval, "200ms")?,
         };
-        if sinks
+        let redis = spec.redis.validate()?;
+        // Progress is saved per pipeline in the one sink that keeps it.
+        let durable: Vec<String> = sinks
             .iter()
-            .filter(|s| matches!(s, SinkSpec::Postgres(_)))
-            .count()
-            > 1
-        {
-            return Err(invalid("sink", "at most one PostgreSQL sink per pipeline"));
+            .filter(|s| matches!(s, SinkSpec::Postgres(_) | SinkSpec::Redis(_)))
+            .map(SinkSpec::to_string)
+            .collect();
+        if durable.len() > 1 {
+            return Err(invalid(
+                "sink",
+                format!(
+                    "at most one sink that keeps progress (PostgreSQL, Redis) per pipeline, got {}",
+                    durable.join(" and ")
+                ),
+            ));
         }
         let name = spec.name.unwrap_or_else(|| derived_name(&sources));
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
@@ -327,6 +339,7 @@ impl Pipeline {
             fields,
             max_line_bytes,
             postgres,
+            redis,
         })
     }
 

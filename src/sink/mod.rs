@@ -3,13 +3,14 @@
 mod encode;
 mod interface;
 pub mod postgres;
+pub mod redis;
 mod rejects;
 mod text;
 
 use std::fmt;
 use std::path::PathBuf;
 
-pub use encode::{encode, Format, CSV_HEADER};
+pub use encode::{encode, fields, Format, CSV_HEADER};
 pub use interface::{Sink, Sinks};
 pub use rejects::{encode_reject, RejectRecord, RejectSink};
 pub use text::TextSink;
@@ -25,11 +26,13 @@ pub enum SinkSpec {
     Discard,
     /// `postgres://USER@HOST:PORT/DB` or `host=... dbname=...`.
     Postgres(String),
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`.
+    Redis(redis::RedisTarget),
 }
 
 /// A `--sink` value that names no known sink.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard` or `postgres://USER@HOST:PORT/DB`")]
+#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB` or `redis://HOST:PORT`")]
 pub struct UnknownSink(pub String);
 
 impl SinkSpec {
@@ -37,6 +40,11 @@ impl SinkSpec {
         if postgres::is_postgres_uri(uri) {
             return postgres::Target::parse(uri)
                 .map(|_| SinkSpec::Postgres(uri.to_string()))
+                .map_err(|e| UnknownSink(e.to_string()));
+        }
+        if redis::is_redis_uri(uri) {
+            return redis::RedisTarget::parse(uri)
+                .map(SinkSpec::Redis)
                 .map_err(|e| UnknownSink(e.to_string()));
         }
         match uri {
@@ -60,6 +68,7 @@ impl fmt::Display for SinkSpec {
                 Ok(target) => write!(f, "{target}"),
                 Err(_) => f.write_str("postgres"),
             },
+            SinkSpec::Redis(target) => write!(f, "{target}"),
         }
     }
 }

@@ -35,7 +35,7 @@ impl TextSink {
                 })?;
                 Some(Box::new(BufWriter::with_capacity(1 << 20, file)))
             }
-            SinkSpec::Discard | SinkSpec::Postgres(_) => None,
+            SinkSpec::Discard | SinkSpec::Postgres(_) | SinkSpec::Redis(_) => None,
         };
         let sink = TextSink {
             name: spec.to_string(),
