@@ -419,6 +419,11 @@ mod tests {
         assert!(bad(|s| s.workers = Some(0)).contains("workers"));
         assert!(bad(|s| s.event_time.max_future = Some("a while".into()))
             .contains("event_time.max_future"));
+        assert!(
+            bad(|s| s.sinks = Some(vec!["redis://h:1".into(), "postgres://u@h/d".into()]))
+                .contains("at most one sink that keeps progress")
+        );
+        assert!(bad(|s| s.redis.prefix = Some("a b".into())).contains("redis.prefix"));
         assert!(toml::from_str::<SpecFile>("nmae = 'typo'").is_err());
         assert!(toml::from_str::<SpecFile>("[fields]\ntimestamp_unit = 'minutes'").is_err());
     }
