@@ -419,7 +419,7 @@ pub struct BenchArgs {
     /// Generator events per second of event time.
     #[arg(long, default_value_t = 2000.0)]
     pub event_rate: f64,
-    /// Where results go: `discard` (default), `file:PATH`, or a PostgreSQL URL.
+    /// Where results go: `discard` (default), `file:PATH`, a PostgreSQL URL or `redis://HOST:PORT`.
     #[arg(long, default_value = "discard")]
     pub sink: String,
     /// PostgreSQL schema for the tables of a PostgreSQL sink, created if missing, so that a
