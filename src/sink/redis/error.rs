@@ -113,3 +113,34 @@ pub fn is_transient(e: &redis::RedisError) -> bool {
             Some("LOADING" | "BUSY" | "MASTERDOWN" | "READONLY")
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::ErrorKind;
+
+    fn server(kind: ErrorKind, code: &str) -> redis::RedisError {
+        redis::RedisError::from((kind, "server says", code.to_string()))
+    }
+
+    #[test]
+    fn lost_servers_are_transient_refusals_are_not() {
+        let io = |k| redis::RedisError::from(std::io::Error::from(k));
+        assert!(is_transient(&io(std::io::ErrorKind::ConnectionRefused)));
+        assert!(is_transient(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(is_transient(&server(ErrorKind::BusyLoadingError, "")));
+        assert!(!is_transient(&server(ErrorKind::AuthenticationFailed, "")));
+        assert!(!is_transient(&server(
+            ErrorKind::ExtensionError,
+            "WRONGPASS invalid"
+        )));
+        assert!(!is_transient(&server(ErrorKind::ResponseError, "")));
+        let e = RedisError::command(
+            "redis://:***@h:1/0",
+            "HGETALL",
+            &server(ErrorKind::AuthenticationFailed, ""),
+        );
+        assert!(!e.is_transient());
+        assert!(e.to_string().contains("check the user and password"), "{e}");
+    }
+}
