@@ -25,6 +25,7 @@ fn run_help_lists_every_source_and_sink() {
         "`discard`",
         "`postgres://USER@HOST:PORT/DB`",
         "libpq key/value string",
+        "`redis://[USER:PASSWORD@]HOST:PORT[/DB]`",
     ] {
         assert!(text.contains(form), "run --help lacks {form}:\n{text}");
     }

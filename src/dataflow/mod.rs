@@ -59,6 +59,8 @@ pub enum RunError {
     #[error(transparent)]
     Postgres(#[from] PgError),
     #[error(transparent)]
+    Redis(#[from] crate::sink::redis::RedisError),
+    #[error(transparent)]
     Source(#[from] SourceError),
     #[error("cannot serve metrics on {address}: {error}")]
     Metrics {

@@ -13,12 +13,17 @@ use crate::delivery::{AfterCommit, ProgressBook, Restart};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::sink::kafka::{KafkaSink, KafkaSinkOptions};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
+use crate::sink::redis::{RedisSink, RedisSinkOptions};
 use crate::sink::{RejectSink, Sink, SinkSpec, Sinks, TextSink};
 use crate::source::{GroupCommitter, KafkaConfig, SourceConfig};
 use crate::window::WindowSpec;
 
 /// Rows a PostgreSQL commit takes at most (a backlog is committed in slices of this size).
 const MAX_BATCH_ROWS: usize = 100_000;
+
+/// Rows a Redis commit takes at most: Redis runs nothing else while the commit script runs,
+/// so a slice is kept to a few tens of milliseconds of it.
+const REDIS_MAX_BATCH_ROWS: usize = 10_000;
 
 /// A pipeline ready to run in this process.
 pub struct PreparedRun {
@@ -135,6 +140,36 @@ pub fn prepare(
                 durable = true;
                 // Rejects are not written to Kafka: they go to --rejects or stderr.
                 rejects_elsewhere = true;
+            }
+            SinkSpec::Redis(target) => {
+                let redis_options = RedisSinkOptions {
+                    target: target.clone(),
+                    settings: pipeline.redis.clone(),
+                    pipeline: pipeline.name.clone(),
+                    max_batch_rows: REDIS_MAX_BATCH_ROWS,
+                    local_workers: workers,
+                    splits,
+                    window: pipeline.window,
+                    metrics: Some(metrics.clone()),
+                    process,
+                };
+                if !replayable {
+                    tracing::info!("sources that cannot be replayed: Redis results are at-most-once across a crash");
+                }
+                let (store, saved) = RedisSink::open(&redis_options, options.restart, replayable)?;
+                let hooks = group_commit_hook(&pipeline).into_iter().collect();
+                let run_id = (!replayable).then(run_started);
+                let sink = RedisSink::start(
+                    store,
+                    &redis_options,
+                    book.clone(),
+                    saved.as_ref(),
+                    hooks,
+                    run_id,
+                );
+                sinks.push(Box::new(sink));
+                restart = saved;
+                durable = true;
             }
             SinkSpec::File(path) => {
                 // In a cluster each process writes its own file; their union is the output.

@@ -37,7 +37,7 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
     let mut floats = ryu::Buffer::new();
     let mut float = |out: &mut Vec<u8>, name: &[u8], x: f64| {
         out.extend_from_slice(name);
-        out.extend_from_slice(floats.format_finite(x).as_bytes());
+        out.extend_from_slice(float_text(&mut floats, x).as_bytes());
     };
     match row {
         WindowRow::SymbolAverage {
@@ -76,6 +76,55 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(b"}\n");
+}
+
+/// A float as every encoder writes it: the shortest text that reads back as the same f64.
+fn float_text(buf: &mut ryu::Buffer, x: f64) -> &str {
+    buf.format_finite(x)
+}
+
+/// The row's JSON fields as (name, text) pairs in the JSON order, numbers formatted as in the
+/// JSON line, strings and times unquoted, a missing `vwap` as `null` (the Redis sink's hashes).
+pub fn fields(row: &WindowRow) -> Vec<(&'static str, String)> {
+    let mut floats = ryu::Buffer::new();
+    let mut float = |x: f64| float_text(&mut floats, x).to_string();
+    let time = |t: EventTime| {
+        let mut out = Vec::with_capacity(24);
+        t.write_rfc3339(&mut out);
+        String::from_utf8(out).expect("RFC 3339 text is ASCII")
+    };
+    match row {
+        WindowRow::SymbolAverage {
+            symbol,
+            start,
+            end,
+            agg,
+        } => vec![
+            ("kind", row.kind().into()),
+            ("symbol", symbol.clone()),
+            ("window_start", time(*start)),
+            ("window_end", time(*end)),
+            ("avg_price", float(agg.avg_price())),
+            ("min_price", float(agg.min_price)),
+            ("max_price", float(agg.max_price)),
+            ("vwap", agg.vwap().map_or_else(|| "null".into(), &mut float)),
+            ("ticks", itoa::Buffer::new().format(agg.ticks).into()),
+            ("volume", itoa::Buffer::new().format(agg.volume).into()),
+        ],
+        WindowRow::CategoryMean {
+            category,
+            start,
+            end,
+            agg,
+        } => vec![
+            ("kind", row.kind().into()),
+            ("category", category.clone()),
+            ("window_start", time(*start)),
+            ("window_end", time(*end)),
+            ("mean_value", float(agg.mean())),
+            ("readings", itoa::Buffer::new().format(agg.readings).into()),
+        ],
+    }
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -180,5 +229,47 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "category_mean,,\"a,\"\"b\"\"\",1970-01-01T00:00:00Z,1970-01-01T00:00:01Z,,,,,,,0.1,1\n"
         );
+    }
+
+    #[test]
+    fn fields_are_the_json_fields() {
+        let mut agg = TickAgg::of(151.0, 10);
+        crate::window::Aggregate::merge(&mut agg, &TickAgg::of(155.3, 30));
+        let rows = [
+            WindowRow::SymbolAverage {
+                symbol: "S\"1".into(),
+                start: EventTime(1_500),
+                end: EventTime(61_500),
+                agg,
+            },
+            WindowRow::SymbolAverage {
+                symbol: "S2".into(),
+                start: EventTime(0),
+                end: EventTime(1000),
+                agg: TickAgg::of(2.5, 0),
+            },
+            WindowRow::CategoryMean {
+                category: "A".into(),
+                start: EventTime(0),
+                end: EventTime(1000),
+                agg: ReadingAgg::of(0.1),
+            },
+        ];
+        for row in rows {
+            let mut out = Vec::new();
+            encode(&row, Format::Jsonl, &mut out);
+            let json: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&out).unwrap();
+            let mut names: Vec<&str> = fields(&row).iter().map(|(n, _)| *n).collect();
+            names.sort_unstable();
+            assert_eq!(names, json.keys().map(String::as_str).collect::<Vec<_>>());
+            for (name, text) in fields(&row) {
+                let expected = match &json[name] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(text, expected, "{name}");
+            }
+        }
     }
 }

@@ -4,13 +4,14 @@ mod encode;
 mod interface;
 pub mod kafka;
 pub mod postgres;
+pub mod redis;
 mod rejects;
 mod text;
 
 use std::fmt;
 use std::path::PathBuf;
 
-pub use encode::{encode, Format, CSV_HEADER};
+pub use encode::{encode, fields, Format, CSV_HEADER};
 pub use interface::{Sink, Sinks};
 pub use rejects::{encode_reject, RejectRecord, RejectSink};
 pub use text::TextSink;
@@ -28,17 +29,22 @@ pub enum SinkSpec {
     Postgres(String),
     /// `kafka://BROKER[,BROKER]/TOPIC`: one message per row, progress in a compacted topic.
     Kafka(kafka::KafkaSinkConfig),
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`.
+    Redis(redis::RedisTarget),
 }
 
 /// A `--sink` value that names no known sink.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB` or `kafka://BROKER/TOPIC`")]
+#[error("unknown sink {0:?}: expected `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB`, `kafka://BROKER/TOPIC` or `redis://HOST:PORT`")]
 pub struct UnknownSink(pub String);
 
 impl SinkSpec {
     /// Whether the sink keeps the pipeline's progress (at most one may).
     pub fn keeps_progress(&self) -> bool {
-        matches!(self, SinkSpec::Postgres(_) | SinkSpec::Kafka(_))
+        matches!(
+            self,
+            SinkSpec::Postgres(_) | SinkSpec::Kafka(_) | SinkSpec::Redis(_)
+        )
     }
 
     pub fn parse(uri: &str) -> Result<SinkSpec, UnknownSink> {
@@ -50,6 +56,11 @@ impl SinkSpec {
         if kafka::KafkaSinkConfig::is_kafka_uri(uri) {
             return kafka::KafkaSinkConfig::parse(uri)
                 .map(SinkSpec::Kafka)
+                .map_err(|e| UnknownSink(e.to_string()));
+        }
+        if redis::is_redis_uri(uri) {
+            return redis::RedisTarget::parse(uri)
+                .map(SinkSpec::Redis)
                 .map_err(|e| UnknownSink(e.to_string()));
         }
         match uri {
@@ -74,6 +85,7 @@ impl fmt::Display for SinkSpec {
                 Err(_) => f.write_str("postgres"),
             },
             SinkSpec::Kafka(k) => write!(f, "{k}"),
+            SinkSpec::Redis(target) => write!(f, "{target}"),
         }
     }
 }

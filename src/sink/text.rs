@@ -35,7 +35,9 @@ impl TextSink {
                 })?;
                 Some(Box::new(BufWriter::with_capacity(1 << 20, file)))
             }
-            SinkSpec::Discard | SinkSpec::Postgres(_) | SinkSpec::Kafka(_) => None,
+            SinkSpec::Discard | SinkSpec::Postgres(_) | SinkSpec::Kafka(_) | SinkSpec::Redis(_) => {
+                None
+            }
         };
         let sink = TextSink {
             name: spec.to_string(),

@@ -19,126 +19,26 @@
 //!    every partition of the progress topic to its end; forgetting writes tombstones.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, PurgeConfig, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
 
+mod deliveries;
+mod record;
+
+use self::deliveries::{Deliveries, PROGRESS, ROW};
+use self::record::{PartitionRecord, ProgressRecord};
 use super::{code_of, KafkaSinkConfig, KafkaSinkError};
-use crate::delivery::{Batch, Resume, Saved, Store};
-use crate::event::EventTime;
+use crate::delivery::{Batch, Saved, Store};
 use crate::metrics::Metrics;
 use crate::row::WindowRow;
 use crate::sink::{encode, Format};
-
-/// Delivery opaque of a result row (counted in the metrics) and of a progress record.
-const ROW: usize = 1;
-const PROGRESS: usize = 0;
-
-/// Delivery reports as they come back from librdkafka's thread, for the commit under way.
-#[derive(Default)]
-pub(super) struct Deliveries {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    first_error: Mutex<Option<KafkaError>>,
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl Deliveries {
-    fn reset(&self) {
-        self.delivered.store(0, Relaxed);
-        self.failed.store(0, Relaxed);
-        *self.first_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    fn first_error(&self) -> Option<KafkaError> {
-        self.first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, kind: usize) {
-        let m = self.metrics.as_deref();
-        if let Some(m) = m {
-            m.kafka_sink_in_flight.fetch_sub(1, Relaxed);
-        }
-        match result {
-            Ok(message) => {
-                self.delivered.fetch_add(1, Relaxed);
-                if let (Some(m), ROW) = (m, kind) {
-                    m.kafka_sink_rows.fetch_add(1, Relaxed);
-                    m.kafka_sink_bytes
-                        .fetch_add(message.payload_len() as u64, Relaxed);
-                }
-            }
-            Err((error, _)) => {
-                self.failed.fetch_add(1, Relaxed);
-                if let Some(m) = m {
-                    m.kafka_sink_delivery_errors.fetch_add(1, Relaxed);
-                }
-                self.first_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_or_insert_with(|| error.clone());
-            }
-        }
-    }
-}
-
-/// One process's progress as the progress topic keeps it.
-#[derive(Debug, Serialize, Deserialize)]
-struct ProgressRecord {
-    pipeline: String,
-    process: usize,
-    /// This process has committed every window ending below this.
-    committed_below_ms: u64,
-    /// Input splits of the run that wrote it.
-    splits: usize,
-    partitions: Vec<PartitionRecord>,
-}
-
-impl ProgressRecord {
-    /// The saved rows the delivery protocol reads: the process's frontier and its partitions.
-    fn into_saved(self) -> Vec<Saved> {
-        let splits = self.splits;
-        let process = Saved::Process {
-            process: self.process,
-            committed_below: self.committed_below_ms,
-        };
-        std::iter::once(process)
-            .chain(self.partitions.into_iter().map(|p| Saved::Partition {
-                key: (p.source, p.partition),
-                resume: Resume {
-                    offset: p.resume_offset,
-                    max_seen: p.max_seen_ms.map(EventTime),
-                },
-                splits,
-            }))
-            .collect()
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct PartitionRecord {
-    source: String,
-    partition: usize,
-    resume_offset: u64,
-    max_seen_ms: Option<u64>,
-}
 
 /// Where a [`KafkaStore`] writes, and who it writes for.
 #[derive(Clone, Debug)]
@@ -169,10 +69,7 @@ impl KafkaStore {
     ) -> Result<KafkaStore, KafkaSinkError> {
         let producer = config
             .producer_config()
-            .create_with_context(Deliveries {
-                metrics,
-                ..Deliveries::default()
-            })
+            .create_with_context(Deliveries::new(metrics))
             .map_err(|e| KafkaSinkError::Client {
                 brokers: config.brokers.clone(),
                 message: e.to_string(),
@@ -467,41 +364,4 @@ impl Store for KafkaStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_progress_record_reads_back_as_what_was_committed() {
-        let text = r#"{"pipeline":"p","process":1,"committed_below_ms":9000,"splits":4,"partitions":[{"source":"file:/a","partition":2,"resume_offset":77,"max_seen_ms":null}]}"#;
-        let record: ProgressRecord = serde_json::from_str(text).expect("a progress record");
-        assert_eq!(serde_json::to_string(&record).unwrap(), text);
-        assert_eq!(
-            record.into_saved(),
-            vec![
-                Saved::Process {
-                    process: 1,
-                    committed_below: 9000
-                },
-                Saved::Partition {
-                    key: ("file:/a".into(), 2),
-                    resume: Resume {
-                        offset: 77,
-                        max_seen: None
-                    },
-                    splits: 4
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn rows_are_keyed_by_symbol_or_category() {
-        let row = WindowRow::CategoryMean {
-            category: "B".into(),
-            start: EventTime(0),
-            end: EventTime(1000),
-            agg: crate::window::ReadingAgg::of(1.0),
-        };
-        assert_eq!(key_of(&row), "B");
-    }
-}
+mod tests;

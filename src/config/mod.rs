@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::FieldNames;
 use crate::sink::postgres::Tables;
+use crate::sink::redis::{RedisSection, RedisSettings};
 use crate::sink::{Format, SinkSpec};
 use crate::source::{ConnectorSettings, GeneratorSpec, KafkaOptions, ListenConfig, SourceConfig};
 use crate::window::WindowSpec;
@@ -64,6 +65,8 @@ pub struct SpecFile {
     pub postgres: PostgresSection,
     /// Kafka client settings, typed and with their defaults (durations read as durations).
     pub kafka: KafkaOptions,
+    /// The Redis sink's settings (key prefix, history length).
+    pub redis: RedisSection,
 }
 
 /// The PostgreSQL sink's settings.
@@ -181,6 +184,7 @@ pub struct Pipeline {
     pub fields: FieldNames,
     pub max_line_bytes: usize,
     pub postgres: PostgresSettings,
+    pub redis: RedisSettings,
 }
 
 /// Validated PostgreSQL sink settings.
@@ -310,6 +314,7 @@ impl Pipeline {
             connect_timeout: duration("postgres.connect_timeout", pg.connect_timeout, "30s")?,
             commit_interval: duration("postgres.commit_interval", pg.commit_interval, "200ms")?,
         };
+        let redis = spec.redis.validate()?;
         let keeping: Vec<String> = sinks
             .iter()
             .filter(|s| s.keeps_progress())
@@ -319,7 +324,7 @@ impl Pipeline {
             return Err(invalid(
                 "sink",
                 format!(
-                    "at most one sink that keeps progress (PostgreSQL or Kafka) per pipeline, got {}; run one pipeline per such sink",
+                    "at most one sink that keeps progress (PostgreSQL, Kafka or Redis) per pipeline, got {}; run one pipeline per such sink",
                     keeping.join(" and ")
                 ),
             ));
@@ -346,6 +351,7 @@ impl Pipeline {
             fields,
             max_line_bytes,
             postgres,
+            redis,
         })
     }
 
@@ -382,65 +388,4 @@ fn derived_name(sources: &[SourceConfig]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults() {
-        let p = Pipeline::from_spec(SpecFile::default()).unwrap();
-        assert_eq!(
-            p.sources,
-            vec![SourceConfig::Generator(GeneratorSpec::default())]
-        );
-        assert_eq!(p.sinks, vec![SinkSpec::Stdout]);
-        assert_eq!(p.window.length(), Duration::from_secs(60));
-        assert_eq!(p.window.slide(), Duration::from_secs(1));
-        assert_eq!(p.max_out_of_orderness, Duration::from_secs(5));
-        assert_eq!(p.idle_timeout, Duration::from_secs(10));
-        assert!(p.filter.keeps(89.99) && !p.filter.keeps(90.0));
-    }
-
-    #[test]
-    fn files_and_kafka_are_replayable() {
-        let spec = |sources: &[&str]| SpecFile {
-            sources: Some(sources.iter().map(|s| s.to_string()).collect()),
-            ..SpecFile::default()
-        };
-        let p = |s: &[&str]| Pipeline::from_spec(spec(s)).unwrap().replayable();
-        assert!(p(&["file:a.jsonl", "kafka://b:9092/t"]));
-        assert!(!p(&["file:a.jsonl", "-"]));
-        assert!(!p(&["generator"]));
-    }
-
-    #[test]
-    fn refuses_bad_settings_by_name() {
-        let bad = |f: fn(&mut SpecFile)| {
-            let mut s = SpecFile::default();
-            f(&mut s);
-            Pipeline::from_spec(s).unwrap_err().to_string()
-        };
-        assert!(bad(|s| s.window.slide = Some("7s".into())).contains("window"));
-        assert!(bad(|s| s.window.length = Some("soon".into())).contains("window.length"));
-        assert!(bad(|s| s.sources = Some(vec!["ftp://x".into()])).contains("source"));
-        assert!(bad(|s| s.workers = Some(0)).contains("workers"));
-        assert!(bad(|s| s.event_time.max_future = Some("a while".into()))
-            .contains("event_time.max_future"));
-        assert!(toml::from_str::<SpecFile>("nmae = 'typo'").is_err());
-        assert!(toml::from_str::<SpecFile>("[fields]\ntimestamp_unit = 'minutes'").is_err());
-    }
-
-    #[test]
-    fn timestamp_unit_and_max_future_from_the_spec() {
-        let p = Pipeline::from_spec(SpecFile::default()).unwrap();
-        assert_eq!(p.max_future, Duration::from_secs(86_400));
-        assert_eq!(p.fields.timestamp_unit, crate::event::TimestampUnit::Auto);
-        let spec: SpecFile = toml::from_str(
-            "[event_time]\nmax_future = '2h'\n[fields]\ntimestamp_unit = 'ms'\nsymbol = 'sym'",
-        )
-        .expect("a valid spec");
-        let p = Pipeline::from_spec(spec).unwrap();
-        assert_eq!(p.max_future, Duration::from_secs(7_200));
-        assert_eq!(p.fields.timestamp_unit, crate::event::TimestampUnit::Ms);
-        assert_eq!(p.fields.symbol, "sym");
-    }
-}
+mod tests;

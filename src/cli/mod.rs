@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+mod bench;
+
+pub use bench::BenchArgs;
+
 use crate::config::{duration, ConfigError, SpecFile};
 use crate::event::FieldNames;
 use crate::sink::Format;
@@ -144,8 +148,9 @@ pub struct PipelineArgs {
     #[arg(long = "source", value_name = "URI")]
     pub sources: Vec<String>,
     /// Output, repeatable: `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB`
-    /// (or `postgresql://`), a libpq key/value string (`"host=H port=P user=U dbname=D"`) or
-    /// `kafka://BROKER[,BROKER]/TOPIC[?progress_topic=NAME]` (one message per row).
+    /// (or `postgresql://`), a libpq key/value string (`"host=H port=P user=U dbname=D"`),
+    /// `kafka://BROKER[,BROKER]/TOPIC[?progress_topic=NAME]` (one message per row) or
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`.
     #[arg(long = "sink", value_name = "URI")]
     pub sinks: Vec<String>,
     /// Output format of stdout and file sinks.
@@ -173,6 +178,15 @@ pub struct PipelineArgs {
     /// Commit to PostgreSQL at least this often while windows complete (default 200ms).
     #[arg(long, value_name = "DURATION")]
     pub pg_commit_interval: Option<String>,
+    /// Redis sink: entries kept in each key's history stream (default 3600; 0: no history).
+    #[arg(long, value_name = "N")]
+    pub redis_history: Option<u64>,
+    /// Redis sink: prefix of every key (default `tickflow:`).
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Redis sink: `PUBLISH {prefix}updates` after each commit, for live subscribers.
+    #[arg(long)]
+    pub redis_publish: bool,
     /// Window length, e.g. 60s.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
@@ -304,6 +318,11 @@ impl PipelineArgs {
         set(&mut spec.postgres.schema, &self.pg_schema);
         set(&mut spec.postgres.connect_timeout, &self.pg_connect_timeout);
         set(&mut spec.postgres.commit_interval, &self.pg_commit_interval);
+        set(&mut spec.redis.history, &self.redis_history);
+        set(&mut spec.redis.prefix, &self.redis_prefix);
+        if self.redis_publish {
+            spec.redis.publish = Some(true);
+        }
         spec.kafka
             .settings
             .extend(self.kafka_settings.iter().cloned());
@@ -380,66 +399,4 @@ impl PipelineArgs {
         }
         Ok(())
     }
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Input: `generator` (default), `file:PATH` or `kafka://BROKER[,BROKER...]/TOPIC` (read
-    /// to its end).
-    #[arg(long, default_value = "generator")]
-    pub source: String,
-    /// Worker counts to measure, comma-separated.
-    #[arg(
-        short = 'w',
-        long = "workers",
-        value_delimiter = ',',
-        default_value = "1,2"
-    )]
-    pub workers: Vec<usize>,
-    /// Generator events per configuration.
-    #[arg(long, default_value_t = 2_000_000)]
-    pub events: u64,
-    /// Generator symbols.
-    #[arg(long, default_value_t = 100)]
-    pub symbols: usize,
-    /// Generator events per second of event time.
-    #[arg(long, default_value_t = 2000.0)]
-    pub event_rate: f64,
-    /// Where results go: `discard` (default), `file:PATH`, or a PostgreSQL URL.
-    #[arg(long, default_value = "discard")]
-    pub sink: String,
-    /// PostgreSQL schema for the tables of a PostgreSQL sink, created if missing, so that a
-    /// benchmark never writes into a pipeline's tables (`--suite` always uses `tickflow_bench`).
-    #[arg(long, value_name = "SCHEMA", default_value = "tickflow_bench")]
-    pub pg_schema: String,
-    /// Window length.
-    #[arg(long, default_value = "60s")]
-    pub window: String,
-    /// Window slide.
-    #[arg(long, default_value = "1s")]
-    pub slide: String,
-    /// Runs per configuration; the best is reported.
-    #[arg(long, default_value_t = 3)]
-    pub repeat: usize,
-    /// Print results as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Run the benchmark matrix (workers x windows x keys x sources x sinks), each
-    /// configuration in its own process, with peak memory.
-    #[arg(long)]
-    pub suite: bool,
-    /// With --suite: the small matrix (what CI runs).
-    #[arg(long)]
-    pub quick: bool,
-    /// With --suite: also measure a PostgreSQL sink at this URL.
-    #[arg(long, value_name = "URL")]
-    pub pg: Option<String>,
-    /// With --suite: also measure a Kafka source on this broker (a 4-partition topic per key
-    /// count is created, filled by `tickflow produce`, and deleted afterwards).
-    #[arg(long, value_name = "BROKER")]
-    pub kafka: Option<String>,
-    /// Instead of the dataflow, drain this Kafka topic with bare consumers (one per worker,
-    /// counting messages): the ceiling to compare `--source kafka://...` with.
-    #[arg(long, value_name = "kafka://BROKER/TOPIC")]
-    pub drain: Option<String>,
 }

@@ -1,0 +1,192 @@
+//! The Redis sink: connects, reads where a restart begins, and commits through the delivery
+//! protocol's committer with [`RedisStore`] as its store.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::config::{RedisSettings, RedisTarget};
+use super::error::RedisError;
+use super::store::{RedisScope, RedisStore};
+use crate::delivery::{
+    recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
+    ToCommitter,
+};
+use crate::retry::{retry, RetryPolicy};
+use crate::row::{RejectRow, WindowRow};
+use crate::sink::{Sink, SinkError};
+use crate::window::WindowSpec;
+
+/// Settings of the Redis sink.
+#[derive(Clone, Debug)]
+pub struct RedisSinkOptions {
+    pub target: RedisTarget,
+    pub settings: RedisSettings,
+    pub pipeline: String,
+    /// Commit once this many rows wait (a backlog is committed in slices of this size).
+    pub max_batch_rows: usize,
+    /// Worker threads of this process (each sends its own frontier).
+    pub local_workers: usize,
+    /// Input splits over all processes (a file's partitions depend on it).
+    pub splits: usize,
+    pub window: WindowSpec,
+    /// Where commit latency and size are reported.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// This process's index in its cluster (0 alone).
+    pub process: usize,
+}
+
+impl RedisSinkOptions {
+    fn processes(&self) -> usize {
+        (self.splits / self.local_workers.max(1)).max(1)
+    }
+}
+
+/// Rows per message to the committer: bounded messages over a bounded queue bound the rows
+/// waiting for Redis.
+const ROWS_PER_MESSAGE: usize = 4096;
+
+/// A running Redis sink.
+pub struct RedisSink {
+    delivery: Delivery,
+    name: String,
+    /// With sources read afresh each run: the run's start time, added to rejects' source
+    /// names so their positions do not collide with an earlier run's.
+    run_id: Option<String>,
+}
+
+impl RedisSink {
+    /// Connects (retrying a server that is down for the connect timeout; a refused password
+    /// fails at once) and reads where a restart begins.
+    ///
+    /// `restart` (`--restart`) or sources that cannot be replayed: forget saved progress.
+    pub fn open(
+        options: &RedisSinkOptions,
+        restart: bool,
+        replayable: bool,
+    ) -> Result<(RedisStore, Option<Restart>), RedisError> {
+        let scope = RedisScope {
+            settings: options.settings.clone(),
+            pipeline: options.pipeline.clone(),
+            process: options.process,
+            processes: options.processes(),
+            splits: options.splits,
+        };
+        let mut store = RedisStore::new(options.target.clone(), scope)?;
+        let patience = options.settings.connect_timeout;
+        let started = Instant::now();
+        retry(
+            RetryPolicy::for_up_to(patience),
+            || store.connect(),
+            RedisError::is_transient,
+            |e, _| tracing::warn!(error = %e, "connecting to Redis failed; retrying"),
+        )
+        .map_err(|e| match e.into_inner() {
+            RedisError::Command {
+                target, message, ..
+            } => RedisError::Connect {
+                target,
+                retried: Some(started.elapsed()),
+                message,
+                hint: "is the server running and reachable?".into(),
+            },
+            other => other,
+        })?;
+        let restart = recover(
+            &mut store,
+            &options.pipeline,
+            restart || !replayable,
+            options.processes(),
+            options.splits,
+            patience,
+        )?;
+        Ok((store, restart))
+    }
+
+    /// Starts committing on an opened store; `hooks` run after each durable commit. `run_id`
+    /// names this run when its sources cannot be replayed.
+    pub fn start(
+        store: RedisStore,
+        options: &RedisSinkOptions,
+        book: Arc<ProgressBook>,
+        restart: Option<&Restart>,
+        hooks: Vec<AfterCommit>,
+        run_id: Option<String>,
+    ) -> RedisSink {
+        let config = CommitterConfig {
+            commit_interval: options.settings.commit_interval,
+            max_batch_rows: options.max_batch_rows,
+            local_workers: options.local_workers,
+            window: options.window,
+            patience: options.settings.connect_timeout,
+        };
+        let committed = restart.map_or(0, |r| r.committed_below);
+        let delivery = Delivery::start(
+            store,
+            config,
+            book,
+            committed,
+            hooks,
+            options.metrics.clone(),
+        );
+        RedisSink {
+            delivery,
+            name: options.target.to_string(),
+            run_id,
+        }
+    }
+
+    fn send(&self, message: ToCommitter) -> Result<(), SinkError> {
+        self.delivery
+            .send(message)
+            .map_err(|_| SinkError::Stopped(self.name.clone()))
+    }
+}
+
+impl Sink for RedisSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn takes_rows(&self) -> bool {
+        true
+    }
+
+    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
+        // Cut from the end, without copying: the committer keys rows by window, not order.
+        while !rows.is_empty() {
+            let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
+            self.send(ToCommitter::Rows(tail))?;
+        }
+        Ok(())
+    }
+
+    fn wants_rejects(&self) -> bool {
+        true
+    }
+
+    fn rejects(&self, rejects: &[RejectRow]) -> Result<(), SinkError> {
+        let mut rows = rejects.to_vec();
+        if let Some(run) = &self.run_id {
+            for r in &mut rows {
+                r.source = format!("{}@{run}", r.source);
+            }
+        }
+        self.send(ToCommitter::Rejects(rows))
+    }
+
+    fn frontier(&self, worker: usize, below: Option<u64>) -> Result<(), SinkError> {
+        self.send(ToCommitter::Frontier { worker, below })
+    }
+
+    fn durable_below(&self) -> Option<u64> {
+        Some(self.delivery.committed_below().load(Relaxed))
+    }
+
+    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
+        match self.delivery.finish() {
+            Ok(stats) => Ok(Some(stats)),
+            Err(e) => Err(SinkError::Delivery(e)),
+        }
+    }
+}
