@@ -1,5 +1,6 @@
 //! Where results and rejects go.
 
+mod committing;
 mod encode;
 mod interface;
 pub mod kafka;
@@ -11,6 +12,7 @@ mod text;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use committing::CommittingSink;
 pub use encode::{encode, fields, Format, CSV_HEADER};
 pub use interface::{Sink, Sinks};
 pub use rejects::{encode_reject, RejectRecord, RejectSink};

@@ -1,17 +1,12 @@
 //! The Kafka sink: checks both topics, reads where a restart begins, and commits through the
 //! delivery protocol's committer with [`KafkaStore`] as its store.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::store::{KafkaStore, StoreScope};
 use super::{KafkaSinkConfig, KafkaSinkError};
-use crate::delivery::{
-    recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
-    ToCommitter,
-};
-use crate::row::WindowRow;
-use crate::sink::{Sink, SinkError};
+use crate::delivery::{recover, AfterCommit, CommitterConfig, Delivery, ProgressBook, Restart};
+use crate::sink::CommittingSink;
 use crate::source::KafkaSourceError;
 use crate::window::WindowSpec;
 
@@ -38,14 +33,8 @@ impl KafkaSinkOptions {
     }
 }
 
-/// Rows per message to the committer, as the PostgreSQL sink sends them.
-const ROWS_PER_MESSAGE: usize = 4096;
-
-/// A running Kafka sink.
-pub struct KafkaSink {
-    delivery: Delivery,
-    name: String,
-}
+/// The Kafka sink: opened, then started as a [`CommittingSink`] over a [`KafkaStore`].
+pub struct KafkaSink;
 
 impl KafkaSink {
     /// Checks that the result and progress topics exist (retrying unreachable brokers for
@@ -95,7 +84,7 @@ impl KafkaSink {
         book: Arc<ProgressBook>,
         restart: Option<&Restart>,
         hooks: Vec<AfterCommit>,
-    ) -> KafkaSink {
+    ) -> CommittingSink {
         let config = CommitterConfig {
             commit_interval: options.config.commit_interval,
             max_batch_rows: options.max_batch_rows,
@@ -112,48 +101,7 @@ impl KafkaSink {
             hooks,
             options.metrics.clone(),
         );
-        KafkaSink {
-            delivery,
-            name: options.config.to_string(),
-        }
-    }
-
-    fn send(&self, message: ToCommitter) -> Result<(), SinkError> {
-        self.delivery
-            .send(message)
-            .map_err(|_| SinkError::Stopped(self.name.clone()))
-    }
-}
-
-impl Sink for KafkaSink {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn takes_rows(&self) -> bool {
-        true
-    }
-
-    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
-        while !rows.is_empty() {
-            let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
-            self.send(ToCommitter::Rows(tail))?;
-        }
-        Ok(())
-    }
-
-    fn frontier(&self, worker: usize, below: Option<u64>) -> Result<(), SinkError> {
-        self.send(ToCommitter::Frontier { worker, below })
-    }
-
-    fn durable_below(&self) -> Option<u64> {
-        Some(self.delivery.committed_below().load(Relaxed))
-    }
-
-    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
-        match self.delivery.finish() {
-            Ok(stats) => Ok(Some(stats)),
-            Err(e) => Err(SinkError::Delivery(e)),
-        }
+        // Kafka keeps no rejects: they go to --rejects or stderr.
+        CommittingSink::new(delivery, options.config.to_string(), false, None)
     }
 }

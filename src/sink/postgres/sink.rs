@@ -1,19 +1,14 @@
 //! The PostgreSQL sink: prepares the tables, reads where a restart begins, and commits through
 //! the delivery protocol's committer with [`PgStore`] as its store.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::store::{PgStore, StoreScope};
 use super::{connect, schema, PgError, Tables, TakenOver, Target};
-use crate::delivery::{
-    recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
-    ToCommitter,
-};
+use crate::delivery::{recover, AfterCommit, CommitterConfig, Delivery, ProgressBook, Restart};
 use crate::retry::{retry, RetryError, RetryPolicy};
-use crate::row::{RejectRow, WindowRow};
-use crate::sink::{Sink, SinkError};
+use crate::sink::CommittingSink;
 use crate::window::WindowSpec;
 
 /// Settings of the PostgreSQL sink.
@@ -45,18 +40,8 @@ impl PgSinkOptions {
     }
 }
 
-/// Rows per message to the committer: bounded messages over a bounded queue bound the rows
-/// waiting for the database.
-const ROWS_PER_MESSAGE: usize = 4096;
-
-/// A running PostgreSQL sink.
-pub struct PgSink {
-    delivery: Delivery,
-    name: String,
-    /// With sources read afresh each run (stdin, the generator): the run's start time, added
-    /// to rejects' source names so their positions do not collide with an earlier run's.
-    run_id: Option<String>,
-}
+/// The PostgreSQL sink: opened, then started as a [`CommittingSink`] over a [`PgStore`].
+pub struct PgSink;
 
 impl PgSink {
     /// Connects, creates or checks the tables (claiming them for this pipeline), and reads
@@ -113,7 +98,7 @@ impl PgSink {
         restart: Option<&Restart>,
         hooks: Vec<AfterCommit>,
         run_id: Option<String>,
-    ) -> PgSink {
+    ) -> CommittingSink {
         let config = CommitterConfig {
             commit_interval: options.commit_interval,
             max_batch_rows: options.max_batch_rows,
@@ -130,22 +115,7 @@ impl PgSink {
             hooks,
             options.metrics.clone(),
         );
-        PgSink {
-            delivery,
-            name: options.target.to_string(),
-            run_id,
-        }
-    }
-
-    /// Every window ending below this is committed (on every process of a cluster).
-    pub fn committed_below(&self) -> Arc<AtomicU64> {
-        self.delivery.committed_below()
-    }
-
-    fn send(&self, message: ToCommitter) -> Result<(), SinkError> {
-        self.delivery
-            .send(message)
-            .map_err(|_| SinkError::Stopped(self.name.clone()))
+        CommittingSink::new(delivery, options.target.to_string(), true, run_id)
     }
 }
 
@@ -164,53 +134,5 @@ fn announce_take_over(pipeline: &str, taken: &[TakenOver]) {
             "tickflow: pipeline {pipeline:?} takes over {} from pipeline {owner:?} (--restart); the saved progress of {owner:?} is deleted",
             tables.join(" and ")
         );
-    }
-}
-
-impl Sink for PgSink {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn takes_rows(&self) -> bool {
-        true
-    }
-
-    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
-        // Cut from the end, without copying: the committer keys rows by window, not order.
-        while !rows.is_empty() {
-            let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
-            self.send(ToCommitter::Rows(tail))?;
-        }
-        Ok(())
-    }
-
-    fn wants_rejects(&self) -> bool {
-        true
-    }
-
-    fn rejects(&self, rejects: &[RejectRow]) -> Result<(), SinkError> {
-        let mut rows = rejects.to_vec();
-        if let Some(run) = &self.run_id {
-            for r in &mut rows {
-                r.source = format!("{}@{run}", r.source);
-            }
-        }
-        self.send(ToCommitter::Rejects(rows))
-    }
-
-    fn frontier(&self, worker: usize, below: Option<u64>) -> Result<(), SinkError> {
-        self.send(ToCommitter::Frontier { worker, below })
-    }
-
-    fn durable_below(&self) -> Option<u64> {
-        Some(self.delivery.committed_below().load(Relaxed))
-    }
-
-    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
-        match self.delivery.finish() {
-            Ok(stats) => Ok(Some(stats)),
-            Err(e) => Err(SinkError::Delivery(e)),
-        }
     }
 }

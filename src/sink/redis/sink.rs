@@ -1,20 +1,15 @@
 //! The Redis sink: connects, reads where a restart begins, and commits through the delivery
 //! protocol's committer with [`RedisStore`] as its store.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::{RedisSettings, RedisTarget};
 use super::error::RedisError;
 use super::store::{RedisScope, RedisStore};
-use crate::delivery::{
-    recover, AfterCommit, CommitterConfig, Delivery, DeliveryStats, ProgressBook, Restart,
-    ToCommitter,
-};
+use crate::delivery::{recover, AfterCommit, CommitterConfig, Delivery, ProgressBook, Restart};
 use crate::retry::{retry, RetryPolicy};
-use crate::row::{RejectRow, WindowRow};
-use crate::sink::{Sink, SinkError};
+use crate::sink::CommittingSink;
 use crate::window::WindowSpec;
 
 /// Settings of the Redis sink.
@@ -42,18 +37,8 @@ impl RedisSinkOptions {
     }
 }
 
-/// Rows per message to the committer: bounded messages over a bounded queue bound the rows
-/// waiting for Redis.
-const ROWS_PER_MESSAGE: usize = 4096;
-
-/// A running Redis sink.
-pub struct RedisSink {
-    delivery: Delivery,
-    name: String,
-    /// With sources read afresh each run: the run's start time, added to rejects' source
-    /// names so their positions do not collide with an earlier run's.
-    run_id: Option<String>,
-}
+/// The Redis sink: opened, then started as a [`CommittingSink`] over a [`RedisStore`].
+pub struct RedisSink;
 
 impl RedisSink {
     /// Connects (retrying a server that is down for the connect timeout; a refused password
@@ -112,7 +97,7 @@ impl RedisSink {
         restart: Option<&Restart>,
         hooks: Vec<AfterCommit>,
         run_id: Option<String>,
-    ) -> RedisSink {
+    ) -> CommittingSink {
         let config = CommitterConfig {
             commit_interval: options.settings.commit_interval,
             max_batch_rows: options.max_batch_rows,
@@ -129,64 +114,6 @@ impl RedisSink {
             hooks,
             options.metrics.clone(),
         );
-        RedisSink {
-            delivery,
-            name: options.target.to_string(),
-            run_id,
-        }
-    }
-
-    fn send(&self, message: ToCommitter) -> Result<(), SinkError> {
-        self.delivery
-            .send(message)
-            .map_err(|_| SinkError::Stopped(self.name.clone()))
-    }
-}
-
-impl Sink for RedisSink {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn takes_rows(&self) -> bool {
-        true
-    }
-
-    fn rows(&self, _worker: usize, rows: &mut Vec<WindowRow>) -> Result<(), SinkError> {
-        // Cut from the end, without copying: the committer keys rows by window, not order.
-        while !rows.is_empty() {
-            let tail = rows.split_off(rows.len().saturating_sub(ROWS_PER_MESSAGE));
-            self.send(ToCommitter::Rows(tail))?;
-        }
-        Ok(())
-    }
-
-    fn wants_rejects(&self) -> bool {
-        true
-    }
-
-    fn rejects(&self, rejects: &[RejectRow]) -> Result<(), SinkError> {
-        let mut rows = rejects.to_vec();
-        if let Some(run) = &self.run_id {
-            for r in &mut rows {
-                r.source = format!("{}@{run}", r.source);
-            }
-        }
-        self.send(ToCommitter::Rejects(rows))
-    }
-
-    fn frontier(&self, worker: usize, below: Option<u64>) -> Result<(), SinkError> {
-        self.send(ToCommitter::Frontier { worker, below })
-    }
-
-    fn durable_below(&self) -> Option<u64> {
-        Some(self.delivery.committed_below().load(Relaxed))
-    }
-
-    fn finish(&self) -> Result<Option<DeliveryStats>, SinkError> {
-        match self.delivery.finish() {
-            Ok(stats) => Ok(Some(stats)),
-            Err(e) => Err(SinkError::Delivery(e)),
-        }
+        CommittingSink::new(delivery, options.target.to_string(), true, run_id)
     }
 }
