@@ -9,7 +9,7 @@ use super::gossip::WatermarkBoard;
 use super::{per_process, Cluster, IngestContext, IngestSettings, Resumption, RunControl};
 use super::{RunError, RunOptions};
 use crate::config::Pipeline;
-use crate::delivery::{AfterCommit, ProgressBook, Restart};
+use crate::delivery::{AfterCommit, Place, ProgressBook, Restart};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::sink::kafka::{KafkaSink, KafkaSinkOptions};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
@@ -60,7 +60,12 @@ pub fn prepare(
     let workers = pipeline.workers;
     let processes = options.cluster.as_ref().map_or(1, |c| c.processes);
     let process = options.cluster.as_ref().map_or(0, |c| c.process);
-    let splits = workers * processes;
+    let place = Place {
+        process,
+        processes,
+        local_workers: workers,
+    };
+    let splits = place.splits();
     let sources = crate::source::prepare(
         &pipeline.sources,
         pipeline.max_line_bytes,
@@ -95,11 +100,9 @@ pub fn prepare(
                     connect_timeout: pg.connect_timeout,
                     commit_interval: pg.commit_interval,
                     max_batch_rows: MAX_BATCH_ROWS,
-                    local_workers: workers,
-                    splits,
                     window: pipeline.window,
                     metrics: Some(metrics.clone()),
-                    process,
+                    place,
                 };
                 if !replayable {
                     tracing::info!("sources that cannot be replayed: PostgreSQL results are at-most-once across a crash");
@@ -124,11 +127,9 @@ pub fn prepare(
                     config: config.clone(),
                     pipeline: pipeline.name.clone(),
                     max_batch_rows: MAX_BATCH_ROWS,
-                    local_workers: workers,
-                    splits,
                     window: pipeline.window,
                     metrics: Some(metrics.clone()),
-                    process,
+                    place,
                 };
                 let (store, saved) = KafkaSink::open(&kafka_options, options.restart, replayable)
                     .map_err(|e| RunError::Failed(e.to_string()))?;
@@ -147,11 +148,9 @@ pub fn prepare(
                     settings: pipeline.redis.clone(),
                     pipeline: pipeline.name.clone(),
                     max_batch_rows: REDIS_MAX_BATCH_ROWS,
-                    local_workers: workers,
-                    splits,
                     window: pipeline.window,
                     metrics: Some(metrics.clone()),
-                    process,
+                    place,
                 };
                 if !replayable {
                     tracing::info!("sources that cannot be replayed: Redis results are at-most-once across a crash");

@@ -19,6 +19,7 @@
 //! and repeats are identical because results are deterministic.
 
 mod committer;
+mod place;
 mod progress;
 mod restart;
 mod store;
@@ -27,6 +28,7 @@ pub use committer::{
     recover, AfterCommit, CommitterConfig, CommitterStopped, Delivery, DeliveryError,
     DeliveryStats, ToCommitter,
 };
+pub use place::Place;
 pub use progress::{all_windows_below, PartitionKey, PartitionProgress, ProgressBook, Resume};
 pub use restart::{Restart, Saved, SplitsChanged};
 pub use store::{Batch, Store, END};

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::store::{KafkaStore, StoreScope};
 use super::{KafkaSinkConfig, KafkaSinkError};
-use crate::delivery::{recover, AfterCommit, CommitterConfig, Delivery, ProgressBook, Restart};
+use crate::delivery::{
+    recover, AfterCommit, CommitterConfig, Delivery, Place, ProgressBook, Restart,
+};
 use crate::sink::CommittingSink;
 use crate::source::KafkaSourceError;
 use crate::window::WindowSpec;
@@ -17,20 +19,10 @@ pub struct KafkaSinkOptions {
     pub pipeline: String,
     /// Commit once this many rows wait.
     pub max_batch_rows: usize,
-    /// Worker threads of this process (each sends its own frontier).
-    pub local_workers: usize,
-    /// Input splits over all processes.
-    pub splits: usize,
     pub window: WindowSpec,
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
-    /// This process's index in its cluster (0 alone).
-    pub process: usize,
-}
-
-impl KafkaSinkOptions {
-    fn processes(&self) -> usize {
-        (self.splits / self.local_workers.max(1)).max(1)
-    }
+    /// Where this process stands in its cluster.
+    pub place: Place,
 }
 
 /// The Kafka sink: opened, then started as a [`CommittingSink`] over a [`KafkaStore`].
@@ -61,17 +53,17 @@ impl KafkaSink {
         }
         let scope = StoreScope {
             pipeline: options.pipeline.clone(),
-            process: options.process,
-            processes: options.processes(),
-            splits: options.splits,
+            process: options.place.process,
+            processes: options.place.processes,
+            splits: options.place.splits(),
         };
         let mut store = KafkaStore::new(c.clone(), scope, options.metrics.clone())?;
         let restart = recover(
             &mut store,
             &options.pipeline,
             restart || !replayable,
-            options.processes(),
-            options.splits,
+            options.place.processes,
+            options.place.splits(),
             c.options.connect_timeout,
         )?;
         Ok((store, restart))
@@ -88,7 +80,7 @@ impl KafkaSink {
         let config = CommitterConfig {
             commit_interval: options.config.commit_interval,
             max_batch_rows: options.max_batch_rows,
-            local_workers: options.local_workers,
+            local_workers: options.place.local_workers,
             window: options.window,
             patience: options.config.options.connect_timeout,
         };

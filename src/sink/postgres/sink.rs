@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::store::{PgStore, StoreScope};
 use super::{connect, schema, PgError, Tables, TakenOver, Target};
-use crate::delivery::{recover, AfterCommit, CommitterConfig, Delivery, ProgressBook, Restart};
+use crate::delivery::{
+    recover, AfterCommit, CommitterConfig, Delivery, Place, ProgressBook, Restart,
+};
 use crate::retry::{retry, RetryError, RetryPolicy};
 use crate::sink::CommittingSink;
 use crate::window::WindowSpec;
@@ -23,21 +25,11 @@ pub struct PgSinkOptions {
     pub commit_interval: Duration,
     /// Commit once this many rows wait.
     pub max_batch_rows: usize,
-    /// Worker threads of this process (each sends its own frontier).
-    pub local_workers: usize,
-    /// Input splits over all processes (a file's partitions depend on it).
-    pub splits: usize,
     pub window: WindowSpec,
     /// Where commit latency and size are reported.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
-    /// This process's index in its cluster (0 alone).
-    pub process: usize,
-}
-
-impl PgSinkOptions {
-    fn processes(&self) -> usize {
-        (self.splits / self.local_workers.max(1)).max(1)
-    }
+    /// Where this process stands in its cluster.
+    pub place: Place,
 }
 
 /// The PostgreSQL sink: opened, then started as a [`CommittingSink`] over a [`PgStore`].
@@ -73,17 +65,17 @@ impl PgSink {
         let scope = StoreScope {
             tables: options.tables.clone(),
             pipeline: options.pipeline.clone(),
-            process: options.process,
-            processes: options.processes(),
-            splits: options.splits,
+            process: options.place.process,
+            processes: options.place.processes,
+            splits: options.place.splits(),
         };
         let mut store = PgStore::new(client, options.target.clone(), scope);
         let restart = recover(
             &mut store,
             &options.pipeline,
             restart || !replayable,
-            options.processes(),
-            options.splits,
+            options.place.processes,
+            options.place.splits(),
             options.connect_timeout,
         )?;
         Ok((store, restart))
@@ -102,7 +94,7 @@ impl PgSink {
         let config = CommitterConfig {
             commit_interval: options.commit_interval,
             max_batch_rows: options.max_batch_rows,
-            local_workers: options.local_workers,
+            local_workers: options.place.local_workers,
             window: options.window,
             patience: options.connect_timeout,
         };

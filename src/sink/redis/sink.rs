@@ -7,7 +7,9 @@ use std::time::Instant;
 use super::config::{RedisSettings, RedisTarget};
 use super::error::RedisError;
 use super::store::{RedisScope, RedisStore};
-use crate::delivery::{recover, AfterCommit, CommitterConfig, Delivery, ProgressBook, Restart};
+use crate::delivery::{
+    recover, AfterCommit, CommitterConfig, Delivery, Place, ProgressBook, Restart,
+};
 use crate::retry::{retry, RetryPolicy};
 use crate::sink::CommittingSink;
 use crate::window::WindowSpec;
@@ -20,21 +22,11 @@ pub struct RedisSinkOptions {
     pub pipeline: String,
     /// Commit once this many rows wait (a backlog is committed in slices of this size).
     pub max_batch_rows: usize,
-    /// Worker threads of this process (each sends its own frontier).
-    pub local_workers: usize,
-    /// Input splits over all processes (a file's partitions depend on it).
-    pub splits: usize,
     pub window: WindowSpec,
     /// Where commit latency and size are reported.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
-    /// This process's index in its cluster (0 alone).
-    pub process: usize,
-}
-
-impl RedisSinkOptions {
-    fn processes(&self) -> usize {
-        (self.splits / self.local_workers.max(1)).max(1)
-    }
+    /// Where this process stands in its cluster.
+    pub place: Place,
 }
 
 /// The Redis sink: opened, then started as a [`CommittingSink`] over a [`RedisStore`].
@@ -53,9 +45,9 @@ impl RedisSink {
         let scope = RedisScope {
             settings: options.settings.clone(),
             pipeline: options.pipeline.clone(),
-            process: options.process,
-            processes: options.processes(),
-            splits: options.splits,
+            process: options.place.process,
+            processes: options.place.processes,
+            splits: options.place.splits(),
         };
         let mut store = RedisStore::new(options.target.clone(), scope)?;
         let patience = options.settings.connect_timeout;
@@ -81,8 +73,8 @@ impl RedisSink {
             &mut store,
             &options.pipeline,
             restart || !replayable,
-            options.processes(),
-            options.splits,
+            options.place.processes,
+            options.place.splits(),
             patience,
         )?;
         Ok((store, restart))
@@ -101,7 +93,7 @@ impl RedisSink {
         let config = CommitterConfig {
             commit_interval: options.settings.commit_interval,
             max_batch_rows: options.max_batch_rows,
-            local_workers: options.local_workers,
+            local_workers: options.place.local_workers,
             window: options.window,
             patience: options.settings.connect_timeout,
         };
