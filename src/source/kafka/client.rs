@@ -37,6 +37,15 @@ pub fn client_config(brokers: &str, options: &KafkaOptions) -> ClientConfig {
     c
 }
 
+/// librdkafka's `builtin.features`: what this build can speak (`ssl`, `sasl_scram`, ...).
+pub fn builtin_features() -> Vec<String> {
+    ClientConfig::new()
+        .create_native_config()
+        .and_then(|native| native.get("builtin.features"))
+        .map(|list| list.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// Client callbacks: librdkafka reports every end of partition as an error as well; that is
 /// how tickflow knows it is caught up, not a problem, so only real errors are logged.
 pub struct Context;
@@ -72,6 +81,21 @@ impl Context {
                     );
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Managed Kafka needs TLS and SASL: the bundled librdkafka must be built with them.
+    #[test]
+    fn librdkafka_speaks_tls_and_sasl() {
+        let features = super::builtin_features();
+        for wanted in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer"] {
+            assert!(
+                features.iter().any(|f| f == wanted),
+                "librdkafka lacks {wanted}: {features:?}"
+            );
         }
     }
 }
