@@ -1,4 +1,4 @@
-//! Command-line interface: `tickflow run`, `tickflow bench`, `tickflow produce`.
+//! Command-line interface: `tickflow run`, `tickflow check`, `tickflow bench`, `tickflow produce`.
 
 use std::path::PathBuf;
 
@@ -42,6 +42,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Write synthetic ticks or readings to stdout or a Kafka topic.
     Produce(ProduceArgs),
+    /// Reach every source and sink a pipeline names (same spec and flags as `run`) and say
+    /// per component `ok` or `FAILED` with the reason; writes nothing; exits 0 only if all
+    /// are usable.
+    Check(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]

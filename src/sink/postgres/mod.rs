@@ -3,6 +3,7 @@
 mod connect;
 mod copy;
 mod handshake;
+mod inspect;
 mod owner;
 mod schema;
 mod sink;
@@ -11,6 +12,7 @@ mod target;
 mod tls;
 
 pub use connect::connect;
+pub use inspect::inspect;
 pub use owner::{TakenOver, OWNERS};
 pub use schema::{validate_identifier, Tables};
 pub use sink::{PgSink, PgSinkOptions};
