@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod kafka_tls;
 pub mod pg;
 pub mod pgserver;
 pub mod python;
