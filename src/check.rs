@@ -255,3 +255,55 @@ fn redis_ping(target: &RedisTarget, timeout: Duration) -> Result<String, String>
     let pong: String = redis::cmd("PING").query(&mut connection).map_err(failed)?;
     Ok(format!("PING answered {pong}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_checked_without_being_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.jsonl");
+        std::fs::write(&input, "{}\n").unwrap();
+        assert_eq!(readable_file(&input), Ok("3 bytes".into()));
+        let e = readable_file(dir.path()).unwrap_err();
+        assert!(e.contains("is a directory"), "{e}");
+        let e = readable_file(&dir.path().join("nope")).unwrap_err();
+        assert!(e.contains("cannot read") && e.contains("--source"), "{e}");
+        let out = dir.path().join("out.jsonl");
+        assert_eq!(writable_file(&out), Ok("to be created".into()));
+        assert!(!out.exists(), "the check created the file");
+        assert_eq!(
+            writable_file(&input),
+            Ok("exists, will be truncated".into())
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), "{}\n");
+        let e = writable_file(&dir.path().join("no/such/dir/out")).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(writable_file(dir.path())
+            .unwrap_err()
+            .contains("is a directory"));
+    }
+
+    #[test]
+    fn findings_read_as_one_line_each() {
+        let ok = Finding {
+            component: "sink stdout".into(),
+            outcome: Ok(String::new()),
+        };
+        let detail = Finding {
+            component: "source file:a".into(),
+            outcome: Ok("3 bytes".into()),
+        };
+        let failed = Finding {
+            component: "source file:b".into(),
+            outcome: Err("b is a directory; name a file in --source".into()),
+        };
+        assert_eq!(ok.to_string(), "sink stdout: ok");
+        assert_eq!(detail.to_string(), "source file:a: ok (3 bytes)");
+        assert_eq!(
+            failed.to_string(),
+            "source file:b: FAILED: b is a directory; name a file in --source"
+        );
+    }
+}
