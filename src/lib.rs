@@ -1,5 +1,6 @@
 //! tickflow: event-time moving averages and category means over streams, on timely dataflow.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dataflow;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run_command(*args),
         Command::Bench(args) => cmd::bench::run_bench(&args),
         Command::Produce(args) => cmd::produce::produce_command(args),
+        Command::Check(args) => cmd::check::check_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,7 +27,12 @@ pub struct BenchArgs {
     /// Generator events per second of event time.
     #[arg(long, default_value_t = 2000.0)]
     pub event_rate: f64,
-    /// Where results go: `discard` (default), `file:PATH`, a PostgreSQL URL or `redis://HOST:PORT`.
+    /// Kafka client setting for a `kafka://` source, passed to librdkafka as is
+    /// (`-X security.protocol=SSL -X ssl.ca.location=ca.pem`); repeatable; not with --suite.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::source::parse_setting)]
+    pub kafka_settings: Vec<(String, String)>,
+    /// Where results go: `discard` (default), `file:PATH`, a PostgreSQL URL (TLS settings such
+    /// as `?sslmode=verify-full&sslrootcert=ca.pem` included) or `redis://HOST:PORT`.
     #[arg(long, default_value = "discard")]
     pub sink: String,
     /// PostgreSQL schema for the tables of a PostgreSQL sink, created if missing, so that a

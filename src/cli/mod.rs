@@ -1,4 +1,4 @@
-//! Command-line interface: `tickflow run`, `tickflow bench`, `tickflow produce`.
+//! Command-line interface: `tickflow run`, `tickflow check`, `tickflow bench`, `tickflow produce`.
 
 use std::path::PathBuf;
 
@@ -42,6 +42,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Write synthetic ticks or readings to stdout or a Kafka topic.
     Produce(ProduceArgs),
+    /// Reach every source and sink a pipeline names (same spec and flags as `run`) and say
+    /// per component `ok` or `FAILED` with the reason; writes nothing; exits 0 only if all
+    /// are usable.
+    Check(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -148,7 +152,9 @@ pub struct PipelineArgs {
     #[arg(long = "source", value_name = "URI")]
     pub sources: Vec<String>,
     /// Output, repeatable: `stdout`, `file:PATH`, `discard`, `postgres://USER@HOST:PORT/DB`
-    /// (or `postgresql://`), a libpq key/value string (`"host=H port=P user=U dbname=D"`),
+    /// (or `postgresql://`), a libpq key/value string (`"host=H port=P user=U dbname=D"`);
+    /// TLS as libpq: `?sslmode=verify-full&sslrootcert=CA.pem` (also `sslcert`, `sslkey`,
+    /// `PGSSLMODE`...; default `prefer`),
     /// `kafka://BROKER[,BROKER]/TOPIC[?progress_topic=NAME]` (one message per row) or
     /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]`.
     #[arg(long = "sink", value_name = "URI")]
@@ -238,8 +244,8 @@ pub struct PipelineArgs {
     /// Input key of a reading's category (default `category`).
     #[arg(long, value_name = "KEY")]
     pub category_field: Option<String>,
-    /// Kafka client setting passed to librdkafka as is (`-X security.protocol=SASL_SSL`);
-    /// repeatable.
+    /// Kafka client setting passed to librdkafka as is, TLS and SASL included
+    /// (`-X security.protocol=SASL_SSL -X sasl.mechanisms=PLAIN`); repeatable.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub kafka_settings: Vec<(String, String)>,
     /// Kafka consumer group whose offsets mirror committed progress (for lag monitoring).

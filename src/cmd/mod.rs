@@ -2,6 +2,7 @@
 //! the library.
 
 pub mod bench;
+pub mod check;
 pub mod cluster;
 pub mod logging;
 pub mod produce;

@@ -21,12 +21,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         }
         return local_cluster(processes);
     }
-    let mut spec = match &args.spec {
-        Some(path) => SpecFile::load(path)?,
-        None => SpecFile::default(),
-    };
-    args.pipeline.apply(&mut spec)?;
-    let pipeline = Pipeline::from_spec(spec)?;
+    let pipeline = pipeline_of(&args)?;
     let live_generator = pipeline
         .sources
         .iter()
@@ -77,6 +72,16 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pipeline of a spec (or none) with the command line's flags over it.
+pub fn pipeline_of(args: &RunArgs) -> anyhow::Result<Pipeline> {
+    let mut spec = match &args.spec {
+        Some(path) => SpecFile::load(path)?,
+        None => SpecFile::default(),
+    };
+    args.pipeline.apply(&mut spec)?;
+    Ok(Pipeline::from_spec(spec)?)
 }
 
 /// First Ctrl-C: stop the sources and flush every window. Second: leave at once.

@@ -25,9 +25,9 @@ pub use config::{ConnectorSettings, SourceConfig, UnknownSource};
 pub use file::FileSplit;
 pub use generator::{Generator, GeneratorSpec, Kinds};
 pub use kafka::{
-    client_config as kafka_client_config, list_partitions, owner as kafka_owner, parse_setting,
-    BadSetting, GroupCommitter, KafkaConfig, KafkaOptions, KafkaPartition, KafkaSourceError,
-    PartitionWatch, StartOffset, TopicPartition,
+    builtin_features as kafka_builtin_features, client_config as kafka_client_config,
+    list_partitions, owner as kafka_owner, parse_setting, BadSetting, GroupCommitter, KafkaConfig,
+    KafkaOptions, KafkaPartition, KafkaSourceError, PartitionWatch, StartOffset, TopicPartition,
 };
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
 pub use prepared::{prepare, PreparedSources};

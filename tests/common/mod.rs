@@ -1,7 +1,10 @@
 //! Helpers shared by the behaviour tests: run the binary, read its rows, compare, oracles.
 #![allow(dead_code)]
 
+pub mod certs;
+pub mod kafka_tls;
 pub mod pg;
+pub mod pgserver;
 pub mod python;
 
 use std::collections::BTreeMap;

@@ -172,13 +172,8 @@ pub fn run_suite(args: &BenchArgs) -> anyhow::Result<()> {
                         }
                         if *sink == "postgres" {
                             // Fresh tables each time: measure inserts, not upserts over old rows.
-                            let target = tickflow::sink::postgres::Target::parse(sink_uri)?;
-                            let mut client = tickflow::sink::postgres::connect(
-                                &target,
-                                std::time::Duration::from_secs(10),
-                            )?;
-                            client.batch_execute("DROP SCHEMA IF EXISTS tickflow_bench CASCADE")?;
-                            cmd.args(["--pg-schema", "tickflow_bench", "--pipeline", "bench"]);
+                            super::drop_bench_schema(sink_uri)?;
+                            cmd.args(["--pg-schema", super::BENCH_SCHEMA, "--pipeline", "bench"]);
                         }
                         let started = Instant::now();
                         let (stderr, peak_kb) = run_measured(cmd)?;

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-use super::{connect_hint, describe, is_transient, redact, PgError, Target};
+use super::handshake::{self, explain};
+use super::{PgError, Target};
 use crate::human;
 use crate::retry::RetryPolicy;
 
@@ -26,12 +27,12 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Client, PgError> {
             .map_or(left, |t| left.min(*t))
             .max(MIN_ATTEMPT);
         config.connect_timeout(attempt);
-        let e = match config.connect(NoTls) {
+        let failure = match handshake::attempt(&config, &target.tls) {
             Ok(client) => return Ok(client),
-            Err(e) => e,
+            Err(e) => explain(e, target),
         };
-        let message = redact(&describe(&e));
-        let pause = if is_transient(&e) {
+        let message = failure.message;
+        let pause = if failure.transient {
             backoff.next_pause()
         } else {
             None
@@ -41,7 +42,7 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Client, PgError> {
                 target: target.to_string(),
                 retried: warned.then(|| backoff.elapsed()),
                 message,
-                hint: connect_hint(&e, target),
+                hint: failure.hint,
             });
         };
         if !warned {
@@ -53,4 +54,17 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Client, PgError> {
         }
         std::thread::sleep(pause);
     }
+}
+
+/// One attempt, for reconnecting between commits (the committer retries what may pass).
+pub fn connect_once(target: &Target) -> Result<Client, PgError> {
+    handshake::attempt(&target.config, &target.tls).map_err(|e| {
+        let failure = explain(e, target);
+        PgError::Statement {
+            statement: "CONNECT".into(),
+            message: format!("{}; {}", failure.message, failure.hint),
+            transient: failure.transient,
+            code: failure.code,
+        }
+    })
 }

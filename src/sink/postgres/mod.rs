@@ -2,18 +2,23 @@
 
 mod connect;
 mod copy;
+mod handshake;
+mod inspect;
 mod owner;
 mod schema;
 mod sink;
 mod store;
 mod target;
+mod tls;
 
 pub use connect::connect;
+pub use inspect::inspect;
 pub use owner::{TakenOver, OWNERS};
 pub use schema::{validate_identifier, Tables};
 pub use sink::{PgSink, PgSinkOptions};
 pub use store::{PgStore, StoreScope};
 pub use target::{is_postgres_uri, redact, Target, TargetError};
+pub use tls::{RootCert, SslMode, TlsSettings};
 
 /// Why the PostgreSQL sink stopped.
 #[derive(Debug, thiserror::Error)]

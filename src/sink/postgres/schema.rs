@@ -152,11 +152,47 @@ pub fn wire_type(info_schema: &str) -> postgres::types::Type {
 }
 
 /// A table tickflow writes: name, columns, primary key, nullable columns.
-struct TableDef<'a> {
-    name: &'a str,
-    columns: &'static [Column],
-    key: &'static [&'static str],
-    nullable: &'static [&'static str],
+pub(super) struct TableDef<'a> {
+    pub name: &'a str,
+    pub columns: &'static [Column],
+    pub key: &'static [&'static str],
+    pub nullable: &'static [&'static str],
+}
+
+/// Every table the sink writes, the owners table last.
+pub(super) fn definitions(t: &Tables) -> [TableDef<'_>; 5] {
+    [
+        TableDef {
+            name: &t.symbol_averages,
+            columns: &SYMBOL_COLUMNS,
+            key: &["symbol", "window_end"],
+            nullable: &["vwap"],
+        },
+        TableDef {
+            name: &t.category_means,
+            columns: &CATEGORY_COLUMNS,
+            key: &["category", "window_end"],
+            nullable: &[],
+        },
+        TableDef {
+            name: &t.rejects,
+            columns: &REJECT_COLUMNS,
+            key: &["pipeline", "source", "partition", "position"],
+            nullable: &["line"],
+        },
+        TableDef {
+            name: &t.progress,
+            columns: &PROGRESS_COLUMNS,
+            key: &["pipeline", "source", "partition"],
+            nullable: &["max_seen_ms"],
+        },
+        TableDef {
+            name: OWNERS,
+            columns: &OWNER_COLUMNS,
+            key: &["schema_name", "table_name"],
+            nullable: &[],
+        },
+    ]
 }
 
 /// Creates the schema and tables if missing, checks that existing ones fit, and claims the
@@ -191,38 +227,7 @@ fn ensure_locked(
     client
         .batch_execute(&ddl)
         .map_err(|e| PgError::statement(&ddl, e))?;
-    let tables = [
-        TableDef {
-            name: &t.symbol_averages,
-            columns: &SYMBOL_COLUMNS,
-            key: &["symbol", "window_end"],
-            nullable: &["vwap"],
-        },
-        TableDef {
-            name: &t.category_means,
-            columns: &CATEGORY_COLUMNS,
-            key: &["category", "window_end"],
-            nullable: &[],
-        },
-        TableDef {
-            name: &t.rejects,
-            columns: &REJECT_COLUMNS,
-            key: &["pipeline", "source", "partition", "position"],
-            nullable: &["line"],
-        },
-        TableDef {
-            name: &t.progress,
-            columns: &PROGRESS_COLUMNS,
-            key: &["pipeline", "source", "partition"],
-            nullable: &["max_seen_ms"],
-        },
-        TableDef {
-            name: OWNERS,
-            columns: &OWNER_COLUMNS,
-            key: &["schema_name", "table_name"],
-            nullable: &[],
-        },
-    ];
+    let tables = definitions(t);
     let mut created = Vec::new();
     for TableDef {
         name,
@@ -261,24 +266,43 @@ fn ensure_locked(
         client
             .batch_execute(&ddl)
             .map_err(|e| PgError::statement(&ddl, e))?;
-        check_shape(client, t, name, columns, &key)?;
+        check_shape(client, t, name, columns, &key).map_err(|e| e.into_error(t, name))?;
     }
     Ok(created)
 }
 
+/// What is wrong with an existing table's shape, or why it could not be read.
+pub(super) enum ShapeError {
+    Wrong(String),
+    Failed(PgError),
+}
+
+impl ShapeError {
+    fn into_error(self, t: &Tables, name: &str) -> PgError {
+        match self {
+            ShapeError::Wrong(problems) => PgError::Shape {
+                table: t.qualified(name),
+                problems,
+            },
+            ShapeError::Failed(e) => e,
+        }
+    }
+}
+
 /// An existing table must have every column with the right type and a unique key on `key`.
-fn check_shape(
-    client: &mut postgres::Transaction<'_>,
+pub(super) fn check_shape(
+    client: &mut impl postgres::GenericClient,
     t: &Tables,
     name: &str,
     columns: &[Column],
     key: &[String],
-) -> Result<(), PgError> {
+) -> Result<(), ShapeError> {
+    let failed = |sql: &str, e| ShapeError::Failed(PgError::statement(sql, e));
     let sql = "SELECT column_name::text, data_type::text FROM information_schema.columns \
                WHERE table_schema = $1 AND table_name = $2";
     let found: Vec<(String, String)> = client
         .query(sql, &[&t.schema, &name])
-        .map_err(|e| PgError::statement(sql, e))?
+        .map_err(|e| failed(sql, e))?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
@@ -296,7 +320,7 @@ fn check_shape(
     let qualified = t.qualified(name);
     let uniques: Vec<Vec<String>> = client
         .query(sql, &[&qualified])
-        .map_err(|e| PgError::statement(sql, e))?
+        .map_err(|e| failed(sql, e))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -314,10 +338,7 @@ fn check_shape(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(PgError::Shape {
-            table: qualified,
-            problems: problems.join("; "),
-        })
+        Err(ShapeError::Wrong(problems.join("; ")))
     }
 }
 

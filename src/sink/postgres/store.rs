@@ -69,11 +69,7 @@ impl PgStore {
     /// The connection, made again if it was lost (one attempt: the committer retries).
     fn client(&mut self) -> Result<&mut Client, PgError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let client = self
-                .target
-                .config
-                .connect(postgres::NoTls)
-                .map_err(|e| PgError::statement("CONNECT", e))?;
+            let client = super::connect::connect_once(&self.target)?;
             self.client = Some(client);
             self.staged = false;
         }

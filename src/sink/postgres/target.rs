@@ -7,15 +7,20 @@ use std::time::Duration;
 use postgres::config::Host;
 use postgres::Config;
 
+use super::tls::TlsSettings;
+
 /// A connection string that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid PostgreSQL connection string: {0}")]
-pub struct TargetError(String);
+pub struct TargetError(pub(super) String);
 
 /// A parsed connection target. Its `Display` never shows the password.
 #[derive(Clone)]
 pub struct Target {
+    /// Everything but TLS, for the `postgres` crate.
     pub config: Config,
+    /// `sslmode` and the certificates, which the `postgres` crate does not take.
+    pub tls: TlsSettings,
 }
 
 impl std::fmt::Debug for Target {
@@ -34,7 +39,8 @@ pub fn is_postgres_uri(uri: &str) -> bool {
 impl Target {
     /// Parses `postgres://user@host:port/db` or `host=... dbname=...`, then fills what is
     /// unset from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGAPPNAME`,
-    /// `PGCONNECT_TIMEOUT` and, without a password, from `PGPASSFILE` or `~/.pgpass`.
+    /// `PGCONNECT_TIMEOUT` and, without a password, from `PGPASSFILE` or `~/.pgpass`; TLS
+    /// settings as [`TlsSettings::take`] reads them.
     pub fn parse(uri: &str) -> Result<Target, TargetError> {
         Self::parse_with(uri, &|k| std::env::var(k).ok())
     }
@@ -46,6 +52,8 @@ impl Target {
     ) -> Result<Target, TargetError> {
         // The URL parser fills in 5432 when a URL names no port, and `Config::port` appends
         // rather than replaces, so PGPORT goes into the text before parsing.
+        let (uri, tls) = TlsSettings::take(uri, env)?;
+        let uri = uri.as_str();
         let mut text = uri.to_string();
         if !names_port(uri) {
             if let Some(p) = env("PGPORT") {
@@ -95,10 +103,10 @@ impl Target {
                 config.password(pw);
             }
         }
-        Ok(Target { config })
+        Ok(Target { config, tls })
     }
 
-    fn host(&self) -> String {
+    pub(super) fn host(&self) -> String {
         match self.config.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
             Some(Host::Unix(p)) => p.display().to_string(),
@@ -203,6 +211,7 @@ fn pgpass_lookup(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Optio
     let text = std::fs::read_to_string(path).ok()?;
     let target = Target {
         config: config.clone(),
+        tls: TlsSettings::take("", &|_| None).ok()?.1,
     };
     let want = [
         target.host(),

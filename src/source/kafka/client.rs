@@ -1,7 +1,10 @@
 //! The librdkafka client: tickflow's fixed settings, its callbacks and consumer-lag statistics.
 
+use std::sync::Mutex;
+
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -36,6 +39,58 @@ pub fn client_config(brokers: &str, options: &KafkaOptions) -> ClientConfig {
     }
     c
 }
+
+/// librdkafka's `builtin.features`: what this build can speak (`ssl`, `sasl_scram`, ...).
+pub fn builtin_features() -> Vec<String> {
+    ClientConfig::new()
+        .create_native_config()
+        .and_then(|native| native.get("builtin.features"))
+        .map(|list| list.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A client context that keeps librdkafka's latest error report: a failed TLS handshake or
+/// SASL login is told there (which certificate did not verify, which mechanism failed),
+/// while a metadata request only fails with "broker transport failure".
+#[derive(Default)]
+pub struct LastError(Mutex<Option<String>>);
+
+impl LastError {
+    /// The latest report, if any came.
+    pub fn latest(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl LastError {
+    fn keep(&self, reason: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+    }
+}
+
+impl ClientContext for LastError {
+    /// Broker threads log a failed connection (`FAIL`) as it happens; errors reach
+    /// [`ClientContext::error`] only when the client is polled, which a metadata request is not.
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        use RDKafkaLogLevel::*;
+        let error = matches!(level, Emerg | Alert | Critical | Error);
+        if error || facility == "FAIL" {
+            self.keep(message);
+        }
+        match level {
+            _ if error => tracing::error!(facility, message, "Kafka client"),
+            Warning => tracing::warn!(facility, message, "Kafka client"),
+            _ => tracing::debug!(facility, message, "Kafka client"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "Kafka client");
+        self.keep(reason);
+    }
+}
+
+impl ConsumerContext for LastError {}
 
 /// Client callbacks: librdkafka reports every end of partition as an error as well; that is
 /// how tickflow knows it is caught up, not a problem, so only real errors are logged.
@@ -72,6 +127,21 @@ impl Context {
                     );
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Managed Kafka needs TLS and SASL: the bundled librdkafka must be built with them.
+    #[test]
+    fn librdkafka_speaks_tls_and_sasl() {
+        let features = super::builtin_features();
+        for wanted in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer"] {
+            assert!(
+                features.iter().any(|f| f == wanted),
+                "librdkafka lacks {wanted}: {features:?}"
+            );
         }
     }
 }

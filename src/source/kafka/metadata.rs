@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::client::LastError;
 use super::{client_config, KafkaConfig, KafkaSourceError};
 
 /// A topic partition, in the order partitions are spread over workers.
@@ -44,8 +45,8 @@ impl PreparedKafka {
 
 /// Lists the partitions of every topic, retrying with capped backoff while brokers are down.
 pub fn list_partitions(spec: &KafkaConfig) -> Result<Vec<TopicPartition>, KafkaSourceError> {
-    let consumer: BaseConsumer = client_config(&spec.brokers, &spec.options)
-        .create()
+    let consumer: BaseConsumer<LastError> = client_config(&spec.brokers, &spec.options)
+        .create_with_context(LastError::default())
         .map_err(|e| KafkaSourceError::Config(e.to_string()))?;
     let patience = spec.options.connect_timeout;
     let mut backoff = crate::retry::RetryPolicy {
@@ -104,10 +105,30 @@ pub fn list_partitions(spec: &KafkaConfig) -> Result<Vec<TopicPartition>, KafkaS
                 }
             };
             if !backoff.wait() {
+                // The client's logs and errors reach its context only when it is polled.
+                for _ in 0..1000 {
+                    if consumer.poll(Duration::ZERO).is_none() {
+                        break;
+                    }
+                }
+                let message = match consumer.context().latest() {
+                    Some(reason) => {
+                        // Name the file that failed to verify the broker, as the client does not.
+                        let ca = spec.options.settings.get("ssl.ca.location");
+                        let file = match ca {
+                            Some(ca) if reason.contains("certificate") => {
+                                format!(" (the broker's certificate was checked against ssl.ca.location={ca})")
+                            }
+                            _ => String::new(),
+                        };
+                        format!("{failure}; last client error: {reason}{file}")
+                    }
+                    None => failure,
+                };
                 return Err(KafkaSourceError::Unreachable {
                     brokers: spec.brokers.clone(),
                     waited: backoff.elapsed(),
-                    message: failure,
+                    message,
                 });
             }
         }
