@@ -37,7 +37,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         progress: show_progress.then_some(Duration::from_secs(2)),
         cluster: cluster(&args.cluster, pipeline.workers)?,
         restart: args.pipeline.restart,
-        metrics_addr: args.metrics_addr.clone(),
+        http_addr: args.http_addr.clone(),
     };
     let shutdown = install_ctrl_c()?;
     let started = Instant::now();
