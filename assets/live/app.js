@@ -97,7 +97,7 @@ function renderRejects(r) {
 }
 
 const openReasons = {};
-function remembered(reason) { return openReasons[reason] ?? false; }
+function remembered(reason) { return openReasons[reason] ?? true; }
 
 function renderKeys(k) {
   allKeys = k.symbols.map((s) => "symbol:" + s).concat(k.categories.map((c) => "category:" + c));
