@@ -284,3 +284,66 @@ fn prometheus_scrapes_tickflow_and_fires_when_a_source_stalls() {
     drop(stdin);
     assert!(child.0.wait().unwrap().success());
 }
+
+#[test]
+fn dashboard_sql_reads_the_tables_tickflow_writes() {
+    let Some(mut pg) = common::pg::pg() else {
+        return;
+    };
+    let schema = common::pg::fresh_schema(&mut pg, "dashboard");
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = (0..400)
+        .map(|i| match i % 2 {
+            0 => tick_line(T0 + i * 50, "SYM001", 100.0 + (i % 7) as f64, 3),
+            _ => reading_line(T0 + i * 50, "A", 20.0 + (i % 5) as f64),
+        })
+        .collect();
+    lines.push("not a record".into());
+    let input = write_lines(dir.path(), "in.jsonl", &lines);
+    run_ok(&[
+        "--source",
+        &file_uri(&input),
+        "--sink",
+        &common::pg::pg_url(),
+        "--pg-schema",
+        &schema,
+        "--window",
+        "2s",
+        "--slide",
+        "1s",
+    ]);
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy("grafana/dashboards/tickflow.json")).unwrap(),
+    )
+    .unwrap();
+    let mut queries: Vec<String> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["datasource"]["uid"] == "tickflow-postgres")
+        .map(|v| v["query"].as_str().unwrap().to_string())
+        .collect();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            if let Some(sql) = target["rawSql"].as_str() {
+                queries.push(sql.to_string());
+            }
+        }
+    }
+    assert!(queries.len() >= 5, "{queries:?}");
+    pg.batch_execute(&format!("SET search_path TO \"{schema}\""))
+        .unwrap();
+    for sql in &queries {
+        // Grafana's macros, as Grafana would expand them for "the last 100 years".
+        let sql = sql
+            .replace(
+                "$__timeFilter(window_end)",
+                "window_end BETWEEN now() - interval '100 years' AND now()",
+            )
+            .replace("($symbol)", "('SYM001')");
+        let rows = pg
+            .query(sql.as_str(), &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert!(!rows.is_empty(), "no rows from {sql}");
+    }
+}

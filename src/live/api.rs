@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::chart::{Series, SPAN_MS};
 use super::LiveView;
+use crate::delivery::END;
 use crate::event::{EventTime, RejectKind};
 
 /// Keys one `/api/series` request may ask for.
@@ -74,7 +75,11 @@ pub fn pipeline(view: &LiveView) -> Value {
                     let commit = committed.map(|below| {
                         json!({
                             "committed_below_ms": below,
-                            "committed_below": time(below),
+                            "committed_below": if below >= END {
+                                Value::String("every window (input ended)".into())
+                            } else {
+                                time(below)
+                            },
                             "commits": commits.count,
                             "last_commit_seconds": commits.last,
                             "mean_commit_seconds": commits.mean(),
