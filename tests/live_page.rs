@@ -250,3 +250,124 @@ fn endpoint_is_read_only_and_readyz_says_why_not() {
     drop(stdin);
     assert!(child.0.wait().unwrap().success());
 }
+
+/// A TCP forwarder to `upstream` whose connections can be cut, and refused, while `cut` is set.
+fn cuttable_forwarder(upstream: &'static str, cut: Arc<AtomicBool>) -> u16 {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            if cut.load(Ordering::Relaxed) {
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let cut = cut.clone();
+                std::thread::spawn(move || {
+                    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+                    let mut buf = [0u8; 16 * 1024];
+                    while !cut.load(Ordering::Relaxed) {
+                        match from.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) if to.write_all(&buf[..n]).is_err() => break,
+                            Ok(_) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                            Err(_) => break,
+                        }
+                    }
+                    let _ = to.shutdown(Shutdown::Both);
+                    let _ = from.shutdown(Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn readyz_follows_a_sink_whose_commits_fail() {
+    let Some(mut pg) = common::pg::pg() else {
+        return;
+    };
+    let schema = common::pg::fresh_schema(&mut pg, "readyz");
+    let upstream = common::pg::pg_url();
+    if !upstream.starts_with("postgres://root@127.0.0.1:5432/") {
+        return skip("this test forwards to postgres://root@127.0.0.1:5432 only");
+    }
+    let cut = Arc::new(AtomicBool::new(false));
+    let forwarder = cuttable_forwarder("127.0.0.1:5432", cut.clone());
+    let port = free_port();
+    let sink = upstream.replace("127.0.0.1:5432", &format!("127.0.0.1:{forwarder}"));
+    let mut child = KillOnDrop(
+        tickflow()
+            .args(["run", "--rate", "2000", "--window", "2s", "--slide", "1s"])
+            .args(["--max-out-of-orderness", "0s", "--quiet", "--sink", &sink])
+            .args(["--pg-schema", &schema, "--pg-commit-interval", "50ms"])
+            .args(["--pg-connect-timeout", "120s"])
+            .args(["--http-addr", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let commits = || get_json(port, "/api/pipeline")["sinks"][0]["commit"]["commits"].as_u64();
+    wait_for(60, "ready and committing", || {
+        http_get(port, "/readyz").is_some_and(|(s, _)| s == "HTTP/1.1 200 OK")
+            && commits().unwrap_or(0) > 0
+    });
+    cut.store(true, Ordering::Relaxed);
+    let mut reason = String::new();
+    wait_for(60, "/readyz to report failing commits", || {
+        let (status, body) = http_get(port, "/readyz").unwrap();
+        reason = body;
+        status == "HTTP/1.1 503 Service Unavailable"
+    });
+    assert!(reason.contains("commits are failing"), "{reason}");
+    assert!(!reason.contains("password"), "{reason}");
+    let before = commits().unwrap();
+    cut.store(false, Ordering::Relaxed);
+    wait_for(120, "ready again after the connection returns", || {
+        http_get(port, "/readyz").is_some_and(|(s, _)| s == "HTTP/1.1 200 OK")
+            && commits().unwrap() > before
+    });
+    let _ = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status();
+    assert!(child.0.wait().unwrap().success());
+}
+
+#[test]
+fn a_local_cluster_serves_one_endpoint_per_process_on_consecutive_ports() {
+    // Two free ports in a row (retried: another program may take the second).
+    let port = (0..50)
+        .map(|_| free_port())
+        .find(|&p| p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+        .expect("two free consecutive ports");
+    let mut child = KillOnDrop(
+        tickflow()
+            .args(["run", "--local-cluster", "2", "--rate", "2000", "--quiet"])
+            .args(["--sink", "discard", "--max-out-of-orderness", "0s"])
+            .args([&format!("--http-addr=127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for p in [port, port + 1] {
+        wait_for(60, "each process ready", || {
+            http_get(p, "/readyz").is_some_and(|(s, _)| s == "HTTP/1.1 200 OK")
+        });
+        let pipeline = get_json(p, "/api/pipeline");
+        assert!(pipeline["totals"]["records_in"].as_u64().unwrap() > 0);
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status();
+    assert!(child.0.wait().unwrap().success());
+}

@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use chart::{Chart, Series};
 pub use recent::{RecentReject, RecentRejects};
-pub use server::{bind_address, HttpServer};
+pub use server::{bind_address, offset_port, HttpServer};
 
 use crate::metrics::Metrics;
 use crate::sink::Sinks;
@@ -56,21 +56,26 @@ impl LiveView {
         let _ = self.sinks.set(sinks);
     }
 
-    /// `Ok` when sources and sinks are connected and a first watermark is reached; else why not.
+    /// `Ok` when sources and sinks are connected (the last commit, if any, succeeded) and a
+    /// first watermark is reached; else why not.
     pub fn readiness(&self) -> Result<(), String> {
         if self.sinks.get().is_none() {
             return Err("starting: sources and sinks are not connected yet".into());
         }
+        if let Some(failure) = self.metrics.sink_failure() {
+            return Err(format!("commits are failing and being retried: {failure}"));
+        }
         let partitions = self.metrics.partitions();
-        if partitions.is_empty() {
-            return Err("no input partition has been opened yet".into());
+        let read_some = partitions.values().any(|p| p.watermark_ms > 0);
+        // A process without partitions of its own (a Kafka topic with fewer partitions than
+        // workers) is ready once its workers follow the cluster's watermark.
+        let following = self.metrics.snapshot().watermark.is_some_and(|w| w.0 > 1);
+        if read_some || following {
+            return Ok(());
         }
-        if partitions.values().all(|p| p.watermark_ms == 0) {
-            return Err(format!(
-                "no watermark yet: none of the {} input partitions has read a record",
-                partitions.len()
-            ));
-        }
-        Ok(())
+        Err(format!(
+            "no watermark yet: none of this process's {} input partitions has read a record",
+            partitions.len()
+        ))
     }
 }

@@ -26,6 +26,15 @@ pub fn bind_address(address: &str) -> String {
     }
 }
 
+/// The address process `offset` of a local cluster serves at: the port moved up by `offset`
+/// (`127.0.0.1:9898` gives process 1 `127.0.0.1:9899`); `None` for an address without a port.
+pub fn offset_port(address: &str, offset: u16) -> Option<String> {
+    let address = bind_address(address);
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?.checked_add(offset)?;
+    Some(format!("{host}:{port}"))
+}
+
 /// Serves the live page, `/api/...`, `/metrics`, `/healthz` and `/readyz` until dropped.
 pub struct HttpServer {
     stop: Arc<AtomicBool>,
@@ -144,5 +153,13 @@ mod tests {
         assert_eq!(bind_address(":9898"), "127.0.0.1:9898");
         assert_eq!(bind_address("0.0.0.0:9898"), "0.0.0.0:9898");
         assert_eq!(bind_address("[::1]:9898"), "[::1]:9898");
+    }
+
+    #[test]
+    fn local_cluster_processes_serve_on_consecutive_ports() {
+        assert_eq!(offset_port("9898", 1).as_deref(), Some("127.0.0.1:9899"));
+        assert_eq!(offset_port("[::1]:9898", 2).as_deref(), Some("[::1]:9900"));
+        assert_eq!(offset_port("localhost", 1), None);
+        assert_eq!(offset_port("127.0.0.1:65535", 1), None);
     }
 }

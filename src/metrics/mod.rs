@@ -42,6 +42,8 @@ pub struct Metrics {
     pub kafka_sink_bytes: AtomicU64,
     pub kafka_sink_delivery_errors: AtomicU64,
     pub kafka_sink_in_flight: AtomicI64,
+    /// Why the last commit attempt failed, while it is being retried (`None`: it succeeded).
+    sink_failure: Mutex<Option<String>>,
     started: Instant,
 }
 
@@ -110,6 +112,7 @@ impl Metrics {
             kafka_sink_bytes: AtomicU64::new(0),
             kafka_sink_delivery_errors: AtomicU64::new(0),
             kafka_sink_in_flight: AtomicI64::new(0),
+            sink_failure: Mutex::new(None),
             started: Instant::now(),
         })
     }
@@ -145,6 +148,19 @@ impl Metrics {
         };
         stats.records_in += records;
         stats.watermark_ms = watermark_ms;
+    }
+
+    /// Notes that a commit failed and is being retried (`Some(why)`), or that one succeeded.
+    pub fn set_sink_failure(&self, failure: Option<String>) {
+        *self.sink_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    /// Why commits are failing, while they are.
+    pub fn sink_failure(&self) -> Option<String> {
+        self.sink_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A copy of every input partition's figures, by (source, partition).
