@@ -371,3 +371,29 @@ fn a_local_cluster_serves_one_endpoint_per_process_on_consecutive_ports() {
         .status();
     assert!(child.0.wait().unwrap().success());
 }
+
+#[test]
+fn a_spec_turns_the_endpoint_on_and_the_flag_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_spec, on_flag) = (free_port(), free_port());
+    let spec = dir.path().join("live.toml");
+    std::fs::write(
+        &spec,
+        format!("sources = [\"generator\"]\nsinks = [\"discard\"]\nhttp_addr = \"127.0.0.1:{in_spec}\"\n"),
+    )
+    .unwrap();
+    for (flag, port) in [(None, in_spec), (Some(on_flag), on_flag)] {
+        let mut command = tickflow();
+        command.arg("run").arg(&spec).arg("--quiet");
+        if let Some(p) = flag {
+            command.args(["--metrics-addr", &p.to_string()]);
+        }
+        let mut child = KillOnDrop(command.stdout(Stdio::null()).spawn().unwrap());
+        wait_for(30, "the endpoint", || http_get(port, "/healthz").is_some());
+        assert_eq!(get_json(port, "/api/pipeline")["pipeline"], "live");
+        let _ = Command::new("kill")
+            .args(["-INT", &child.0.id().to_string()])
+            .status();
+        assert!(child.0.wait().unwrap().success());
+    }
+}

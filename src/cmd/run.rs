@@ -26,6 +26,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         None => SpecFile::default(),
     };
     args.pipeline.apply(&mut spec)?;
+    let http_addr = args.http_addr.clone().or_else(|| spec.http_addr.clone());
     let pipeline = Pipeline::from_spec(spec)?;
     let live_generator = pipeline
         .sources
@@ -37,7 +38,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         progress: show_progress.then_some(Duration::from_secs(2)),
         cluster: cluster(&args.cluster, pipeline.workers)?,
         restart: args.pipeline.restart,
-        http_addr: args.http_addr.clone(),
+        http_addr,
     };
     let shutdown = install_ctrl_c()?;
     let started = Instant::now();
