@@ -100,7 +100,10 @@ const openReasons = {};
 function remembered(reason) { return openReasons[reason] ?? true; }
 
 function renderKeys(k) {
-  allKeys = k.symbols.map((s) => "symbol:" + s).concat(k.categories.map((c) => "category:" + c));
+  const keys = k.symbols.map((s) => "symbol:" + s).concat(k.categories.map((c) => "category:" + c));
+  // Rebuilt only when the keys change, so a selection in progress is not disturbed.
+  if (keys.join("\n") === allKeys.join("\n")) return;
+  allKeys = keys;
   if (chosen.size === 0) {
     // A first look: a few symbols and a category, until the user picks.
     allKeys.filter((x) => x.startsWith("symbol:")).slice(0, 3).forEach((x) => chosen.add(x));

@@ -83,6 +83,8 @@ fn serve(stream: TcpStream, view: &Arc<LiveView>, open: &Arc<AtomicUsize>) {
     if open.fetch_add(1, Relaxed) >= MAX_CONNECTIONS {
         open.fetch_sub(1, Relaxed);
         let busy = Response::text("503 Service Unavailable", "too many connections\n");
+        // Briefly: this runs on the accepting thread.
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
         if read_request(&stream).is_some() {
             write_response(&stream, &busy, false);
         }
