@@ -397,3 +397,26 @@ fn a_spec_turns_the_endpoint_on_and_the_flag_wins() {
         assert!(child.0.wait().unwrap().success());
     }
 }
+
+#[test]
+fn the_endpoint_answers_while_a_broker_is_still_unreachable() {
+    let (port, nobody) = (free_port(), free_port());
+    let _child = KillOnDrop(
+        tickflow()
+            .args([
+                "run",
+                "--source",
+                &format!("kafka://127.0.0.1:{nobody}/ticks"),
+            ])
+            .args(["--kafka-timeout", "120s", "--sink", "discard", "--quiet"])
+            .args(["--http-addr", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(30, "/healthz", || http_get(port, "/healthz").is_some());
+    let (status, body) = http_get(port, "/readyz").unwrap();
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+    assert!(body.contains("not connected yet"), "{body}");
+}

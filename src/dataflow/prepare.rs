@@ -69,14 +69,9 @@ pub fn prepare(
         local_workers: workers,
     };
     let splits = place.splits();
-    let sources = crate::source::prepare(
-        &pipeline.sources,
-        pipeline.max_line_bytes,
-        workers,
-        control.flag(),
-    )?;
     let metrics = Metrics::new(workers);
-    // The endpoint is up before sinks connect, so /healthz answers and /readyz says why not.
+    // The endpoint is up before sources and sinks connect (brokers and databases may take
+    // their time), so /healthz answers and /readyz says why it is not ready.
     let live = options
         .http_addr
         .as_ref()
@@ -90,6 +85,12 @@ pub fn prepare(
         )?),
         _ => None,
     };
+    let sources = crate::source::prepare(
+        &pipeline.sources,
+        pipeline.max_line_bytes,
+        workers,
+        control.flag(),
+    )?;
     let replayable = sources.replayable();
     let book = Arc::new(ProgressBook::default());
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
