@@ -420,3 +420,18 @@ fn the_endpoint_answers_while_a_broker_is_still_unreachable() {
     assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
     assert!(body.contains("not connected yet"), "{body}");
 }
+
+#[test]
+fn run_help_describes_the_endpoint_and_its_alias() {
+    let out = tickflow().args(["run", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--http-addr <ADDR>",
+        "--metrics-addr",
+        "/readyz",
+        "/api/",
+        "127.0.0.1",
+    ] {
+        assert!(text.contains(needle), "run --help lacks {needle}:\n{text}");
+    }
+}
