@@ -347,3 +347,63 @@ fn dashboard_sql_reads_the_tables_tickflow_writes() {
         assert!(!rows.is_empty(), "no rows from {sql}");
     }
 }
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        return skip("systemd-analyze is not installed (apt-get install -y systemd)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(deploy("systemd/tickflow.service"))
+        .unwrap()
+        .replace("/usr/local/bin/tickflow", env!("CARGO_BIN_EXE_tickflow"));
+    let path = dir.path().join("tickflow.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
+
+#[test]
+fn docker_compose_provisions_prometheus_and_grafana_from_deploy() {
+    let Some(py) = common::python::python(&["yaml"]) else {
+        return;
+    };
+    // Every volume the two services mount exists in the repository, and tickflow serves the
+    // endpoint Prometheus scrapes.
+    let check = r#"
+import os, sys, yaml
+compose = yaml.safe_load(open("docker-compose.yml"))
+services = compose["services"]
+for name in ("prometheus", "grafana"):
+    for volume in services[name]["volumes"]:
+        source = volume.split(":")[0]
+        assert os.path.exists(source), f"{name} mounts {source}, which does not exist"
+assert any(a.startswith("--http-addr=0.0.0.0:9898") for a in services["tickflow"]["command"])
+config = yaml.safe_load(open("deploy/prometheus/prometheus.yml"))
+assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["tickflow:9898"]
+print("ok")
+"#;
+    let out = py
+        .command()
+        .arg("-c")
+        .arg(check)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
