@@ -1,6 +1,7 @@
 //! The JSON the live page reads (`/api/pipeline`, `/api/rejects`, `/api/keys`,
 //! `/api/series`); its fields are documented in the README.
 
+use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -28,6 +29,18 @@ fn time(ms: u64) -> Value {
     }
 }
 
+/// The consumer lag of a Kafka source's partition (`kafka://BROKERS/TOPIC`), if reported.
+fn lag_of(lags: &BTreeMap<(String, i32), i64>, source: &str, partition: usize) -> Option<i64> {
+    lags.iter()
+        .find(|((topic, p), _)| {
+            usize::try_from(*p) == Ok(partition)
+                && source
+                    .strip_suffix(topic.as_str())
+                    .is_some_and(|rest| rest.ends_with('/'))
+        })
+        .map(|(_, lag)| *lag)
+}
+
 /// Sources with each partition's watermark, lag and rate; sinks with their committed
 /// frontier; commit latency; totals; readiness.
 pub fn pipeline(view: &LiveView) -> Value {
@@ -40,16 +53,7 @@ pub fn pipeline(view: &LiveView) -> Value {
     let sources: Vec<Value> = parts
         .iter()
         .map(|(key, stats)| {
-            let lag = consumer_lag
-                .iter()
-                .find(|((topic, p), _)| {
-                    *p as usize == key.1
-                        && key
-                            .0
-                            .strip_suffix(topic.as_str())
-                            .is_some_and(|b| b.ends_with('/'))
-                })
-                .map(|(_, lag)| *lag);
+            let lag = lag_of(&consumer_lag, &key.0, key.1);
             json!({
                 "source": key.0,
                 "partition": key.1,
@@ -183,4 +187,22 @@ pub fn series<'a>(view: &LiveView, keys: impl Iterator<Item = &'a str>) -> Resul
         "newest_ms": view.chart.newest_ms(),
         "series": out,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_lag_is_matched_by_topic_and_partition() {
+        let lags = BTreeMap::from([
+            (("ticks".to_string(), 0), 5),
+            (("ticks".to_string(), 1), 7),
+            (("moreticks".to_string(), 1), 9),
+        ]);
+        assert_eq!(lag_of(&lags, "kafka://b:9092/ticks", 1), Some(7));
+        assert_eq!(lag_of(&lags, "kafka://b:9092/moreticks", 1), Some(9));
+        assert_eq!(lag_of(&lags, "kafka://b:9092/ticks", 2), None);
+        assert_eq!(lag_of(&lags, "file:ticks", 0), None);
+    }
 }
