@@ -7,6 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libssl-dev pkg-
     && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY assets ./assets
 COPY benches ./benches
 RUN cargo build --release --locked --bin tickflow
 

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod event;
 pub mod exact;
 pub mod human;
+pub mod live;
 pub mod metrics;
 pub mod produce;
 pub mod retry;

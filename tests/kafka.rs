@@ -580,6 +580,8 @@ fn consumer_lag_is_exported() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The live page's JSON shows the same lag beside each partition.
+    let (_, body) = http_get(port, "/api/pipeline").expect("the live view's JSON");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(
@@ -587,6 +589,14 @@ fn consumer_lag_is_exported() {
         vec!["0", "0"],
         "lag per partition once everything is read"
     );
+    let pipeline: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let shown: Vec<(u64, serde_json::Value)> = pipeline["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["partition"].as_u64().unwrap(), s["consumer_lag"].clone()))
+        .collect();
+    assert_eq!(shown, vec![(0, 0.into()), (1, 0.into())], "{body}");
 }
 
 /// A broker of its own (tansu) behind `partition_gate.py`, which can hide a topic's higher

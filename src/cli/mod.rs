@@ -102,9 +102,11 @@ pub struct RunArgs {
     /// No progress line and no summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics (and /healthz), e.g. 127.0.0.1:9898.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics_addr: Option<String>,
+    /// Serve a read-only live page at http://ADDR/ (watermarks, lag, rejects, a chart of
+    /// chosen keys), its JSON at /api/..., Prometheus metrics at /metrics, /healthz and
+    /// /readyz; e.g. 127.0.0.1:9898, or a bare port for 127.0.0.1 (--metrics-addr: the same).
+    #[arg(long, value_name = "ADDR", visible_alias = "metrics-addr")]
+    pub http_addr: Option<String>,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,

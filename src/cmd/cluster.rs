@@ -94,7 +94,7 @@ pub fn local_cluster(processes: usize) -> anyhow::Result<()> {
     let mut children: Vec<std::process::Child> = (0..processes)
         .map(|p| {
             let mut cmd = std::process::Command::new(&exe);
-            cmd.args(&args)
+            cmd.args(http_addr_of_process(&args, p)?)
                 .args(["-n", &processes.to_string(), "-p", &p.to_string()])
                 .arg("-h")
                 .arg(&hostfile);
@@ -135,4 +135,34 @@ pub fn local_cluster(processes: usize) -> anyhow::Result<()> {
     } else {
         bail!("cluster processes failed: {}", failed.join(", "))
     }
+}
+
+/// The arguments process `p` of a local cluster gets: `--http-addr` (or `--metrics-addr`)
+/// moved up by `p` ports, since its processes share the host.
+fn http_addr_of_process(args: &[String], p: usize) -> std::io::Result<Vec<String>> {
+    let offset = u16::try_from(p).unwrap_or(u16::MAX);
+    let moved = |address: &str| {
+        tickflow::live::offset_port(address, offset).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "--http-addr {address}: a local cluster needs a port it can count up from"
+            ))
+        })
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.split_once('=') {
+            Some((flag @ ("--http-addr" | "--metrics-addr"), value)) => {
+                out.push(format!("{flag}={}", moved(value)?));
+            }
+            _ if arg == "--http-addr" || arg == "--metrics-addr" => {
+                out.push(arg.clone());
+                if let Some(value) = iter.next() {
+                    out.push(moved(value)?);
+                }
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    Ok(out)
 }

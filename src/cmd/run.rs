@@ -21,7 +21,9 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         }
         return local_cluster(processes);
     }
-    let pipeline = pipeline_of(&args)?;
+    let spec = spec_of(&args)?;
+    let http_addr = args.http_addr.clone().or_else(|| spec.http_addr.clone());
+    let pipeline = Pipeline::from_spec(spec)?;
     let live_generator = pipeline
         .sources
         .iter()
@@ -32,7 +34,7 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
         progress: show_progress.then_some(Duration::from_secs(2)),
         cluster: cluster(&args.cluster, pipeline.workers)?,
         restart: args.pipeline.restart,
-        metrics_addr: args.metrics_addr.clone(),
+        http_addr,
     };
     let shutdown = install_ctrl_c()?;
     let started = Instant::now();
@@ -76,12 +78,17 @@ pub fn run_command(args: RunArgs) -> anyhow::Result<()> {
 
 /// The pipeline of a spec (or none) with the command line's flags over it.
 pub fn pipeline_of(args: &RunArgs) -> anyhow::Result<Pipeline> {
+    Ok(Pipeline::from_spec(spec_of(args)?)?)
+}
+
+/// The spec file (or the defaults) with the command line's flags applied over it.
+fn spec_of(args: &RunArgs) -> anyhow::Result<SpecFile> {
     let mut spec = match &args.spec {
         Some(path) => SpecFile::load(path)?,
         None => SpecFile::default(),
     };
     args.pipeline.apply(&mut spec)?;
-    Ok(Pipeline::from_spec(spec)?)
+    Ok(spec)
 }
 
 /// First Ctrl-C: stop the sources and flush every window. Second: leave at once.

@@ -57,6 +57,9 @@ pub struct SpecFile {
     /// `socket://` source when its server closes, a `listen://` source once its producers have
     /// all gone (what `--exit-at-end` sets; `[kafka] exit_at_end` is for Kafka alone).
     pub exit_at_end: Option<bool>,
+    /// Where to serve the live page, `/api/...`, `/metrics`, `/healthz` and `/readyz` (what
+    /// `--http-addr` sets; the flag wins).
+    pub http_addr: Option<String>,
     pub window: WindowSection,
     pub event_time: EventTimeSection,
     pub filter: FilterSection,

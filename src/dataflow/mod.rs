@@ -47,8 +47,8 @@ pub struct RunOptions {
     pub cluster: Option<Cluster>,
     /// Forget progress saved in PostgreSQL and start from the beginning.
     pub restart: bool,
-    /// Serve Prometheus `/metrics` and `/healthz` here.
-    pub metrics_addr: Option<String>,
+    /// Serve the live page, its JSON, Prometheus `/metrics`, `/healthz` and `/readyz` here.
+    pub http_addr: Option<String>,
 }
 
 /// An error that stopped a run.
@@ -62,8 +62,8 @@ pub enum RunError {
     Redis(#[from] crate::sink::redis::RedisError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("cannot serve metrics on {address}: {error}")]
-    Metrics {
+    #[error("cannot serve --http-addr {address}: {error}; is another program using that port?")]
+    Http {
         address: String,
         error: std::io::Error,
     },
@@ -129,7 +129,7 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
             .then(quiet_stdout::StdoutToStderr::new);
         communication.try_build().map_err(RunError::Start)?
     };
-    let (window, resume_below) = (run.window, run.resume_below);
+    let (window, resume_below, chart) = (run.window, run.resume_below, run.chart.clone());
     let worker_cx = cx.clone();
     let guards = timely::execute::execute_from(
         allocators,
@@ -137,6 +137,7 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
         timely::WorkerConfig::default(),
         move |worker| {
             let cx = worker_cx.clone();
+            let chart = chart.clone();
             worker.dataflow::<u64, _, _>(move |scope| {
                 gossip::gossip(scope, cx.watermarks.clone());
                 ingest(scope, cx.clone())
@@ -146,7 +147,7 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
                         cx.in_flight.clone(),
                         cx.metrics.clone(),
                     )
-                    .emit(cx.sinks.clone(), cx.control.clone());
+                    .emit(cx.sinks.clone(), cx.control.clone(), chart);
             });
         },
     )

@@ -10,7 +10,8 @@ use super::{per_process, Cluster, IngestContext, IngestSettings, Resumption, Run
 use super::{RunError, RunOptions};
 use crate::config::Pipeline;
 use crate::delivery::{AfterCommit, Place, ProgressBook, Restart};
-use crate::metrics::{Metrics, MetricsServer};
+use crate::live::{Chart, HttpServer, LiveView};
+use crate::metrics::Metrics;
 use crate::sink::kafka::{KafkaSink, KafkaSinkOptions};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
 use crate::sink::redis::{RedisSink, RedisSinkOptions};
@@ -34,19 +35,21 @@ pub struct PreparedRun {
     pub(super) workers: usize,
     pub(super) cluster: Option<Cluster>,
     pub(super) progress: Option<Duration>,
-    /// Serves `/metrics` for as long as the run lasts.
-    pub(super) _metrics_server: Option<MetricsServer>,
+    /// With `--http-addr`: what the sink operator charts.
+    pub(super) chart: Option<Arc<Chart>>,
+    /// Serves `--http-addr` for as long as the run lasts.
+    pub(super) _http_server: Option<HttpServer>,
 }
 
 /// Prepares `pipeline` to run: checks and prepares its sources, opens its sinks (creating
-/// PostgreSQL tables, reading saved progress) and starts the metrics endpoint.
+/// PostgreSQL tables, reading saved progress) and starts the `--http-addr` endpoint.
 pub fn prepare(
     mut pipeline: Pipeline,
     options: RunOptions,
     shutdown: Arc<AtomicBool>,
 ) -> Result<PreparedRun, RunError> {
     let control = RunControl::new(shutdown);
-    if options.metrics_addr.is_some() {
+    if options.http_addr.is_some() {
         for source in &mut pipeline.sources {
             if let SourceConfig::Kafka(k) = source {
                 // Consumer lag for the metrics endpoint comes from librdkafka's statistics.
@@ -66,22 +69,28 @@ pub fn prepare(
         local_workers: workers,
     };
     let splits = place.splits();
+    let metrics = Metrics::new(workers);
+    // The endpoint is up before sources and sinks connect (brokers and databases may take
+    // their time), so /healthz answers and /readyz says why it is not ready.
+    let live = options
+        .http_addr
+        .as_ref()
+        .map(|_| LiveView::new(pipeline.name.clone(), pipeline.window, metrics.clone()));
+    let http_server = match (&options.http_addr, &live) {
+        (Some(address), Some(view)) => Some(HttpServer::start(address, view.clone()).map_err(
+            |error| RunError::Http {
+                address: address.clone(),
+                error,
+            },
+        )?),
+        _ => None,
+    };
     let sources = crate::source::prepare(
         &pipeline.sources,
         pipeline.max_line_bytes,
         workers,
         control.flag(),
     )?;
-    let metrics = Metrics::new(workers);
-    let metrics_server = match &options.metrics_addr {
-        Some(address) => Some(
-            MetricsServer::start(address, metrics.clone()).map_err(|error| RunError::Metrics {
-                address: address.clone(),
-                error,
-            })?,
-        ),
-        None => None,
-    };
     let replayable = sources.replayable();
     let book = Arc::new(ProgressBook::default());
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
@@ -196,6 +205,10 @@ pub fn prepare(
     let exactly_once = durable && replayable;
     let resume_below = restart.as_ref().map(|r: &Restart| r.committed_below);
     let first_worker = workers * process;
+    let sinks = Arc::new(Sinks::new(sinks));
+    if let Some(view) = &live {
+        view.opened(sinks.clone());
+    }
     let ingest = IngestContext {
         sources: Arc::new(sources),
         settings: IngestSettings {
@@ -211,8 +224,9 @@ pub fn prepare(
             restart,
             book: exactly_once.then_some(book),
         }),
-        sinks: Arc::new(Sinks::new(sinks)),
+        sinks,
         metrics,
+        recent_rejects: live.as_ref().map(|v| v.recent_rejects.clone()),
         watermarks: Arc::new(WatermarkBoard::new(
             splits,
             first_worker..first_worker + workers,
@@ -227,7 +241,8 @@ pub fn prepare(
         workers,
         cluster: options.cluster,
         progress: options.progress,
-        _metrics_server: metrics_server,
+        chart: live.as_ref().map(|v| v.chart.clone()),
+        _http_server: http_server,
     })
 }
 

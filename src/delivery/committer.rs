@@ -328,12 +328,16 @@ impl<S: Store> Committer<S> {
                 if let (Ok(()), Some(m)) = (&result, metrics) {
                     m.commit_seconds.observe(attempt.elapsed().as_secs_f64());
                     m.commit_rows.observe(batch.rows.len() as f64);
+                    m.set_sink_failure(None);
                 }
                 result
             },
             S::is_transient,
             |e, _| {
                 tracing::warn!(error = %e, "commit failed; retrying");
+                if let Some(m) = metrics {
+                    m.set_sink_failure(Some(format!("{sink}: {e}")));
+                }
                 stats.retries += 1;
             },
         )

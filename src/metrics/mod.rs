@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::event::{EventTime, RejectKind};
 
-mod server;
+mod histogram;
 
-pub use server::MetricsServer;
+pub use histogram::{Histogram, HistogramSummary};
 
 /// A worker's watermark slot before it has published one.
 const UNSET: u64 = 0;
@@ -42,6 +42,8 @@ pub struct Metrics {
     pub kafka_sink_bytes: AtomicU64,
     pub kafka_sink_delivery_errors: AtomicU64,
     pub kafka_sink_in_flight: AtomicI64,
+    /// Why the last commit attempt failed, while it is being retried (`None`: it succeeded).
+    sink_failure: Mutex<Option<String>>,
     started: Instant,
 }
 
@@ -62,58 +64,17 @@ pub fn set_kafka_lag(topic: &str, partition: i32, lag: i64) {
     map.insert((topic.to_string(), partition), lag);
 }
 
+/// Every partition's consumer lag as last reported, by (topic, partition).
+pub fn kafka_lags() -> BTreeMap<(String, i32), i64> {
+    KAFKA_LAG.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// What the metrics endpoint shows of one input partition.
 #[derive(Clone, Debug, Default)]
 pub struct PartitionStats {
     pub records_in: u64,
     /// Milliseconds since the epoch; 0 before the first record.
     pub watermark_ms: u64,
-}
-
-/// A cumulative histogram with fixed upper bounds.
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    /// Sum of observed values, in millionths.
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe(&self, value: f64) {
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| value <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[i].fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add((value * 1e6) as u64, Relaxed);
-    }
-
-    /// Appends the histogram in Prometheus text format.
-    fn render(&self, name: &str, help: &str, out: &mut String) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bound) in self.bounds.iter().enumerate() {
-            cumulative += self.counts[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.counts[self.bounds.len()].load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {cumulative}");
-    }
 }
 
 /// A point-in-time copy of the counters.
@@ -151,6 +112,7 @@ impl Metrics {
             kafka_sink_bytes: AtomicU64::new(0),
             kafka_sink_delivery_errors: AtomicU64::new(0),
             kafka_sink_in_flight: AtomicI64::new(0),
+            sink_failure: Mutex::new(None),
             started: Instant::now(),
         })
     }
@@ -186,6 +148,27 @@ impl Metrics {
         };
         stats.records_in += records;
         stats.watermark_ms = watermark_ms;
+    }
+
+    /// Notes that a commit failed and is being retried (`Some(why)`), or that one succeeded.
+    pub fn set_sink_failure(&self, failure: Option<String>) {
+        *self.sink_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    /// Why commits are failing, while they are.
+    pub fn sink_failure(&self) -> Option<String> {
+        self.sink_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A copy of every input partition's figures, by (source, partition).
+    pub fn partitions(&self) -> BTreeMap<(String, usize), PartitionStats> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Everything, in the Prometheus text exposition format.
@@ -239,11 +222,7 @@ impl Metrics {
                 self.rejects(kind)
             );
         }
-        let parts = self
-            .partitions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let parts = self.partitions();
         let _ = writeln!(out, "# HELP tickflow_partition_records_in_total Records read, per input partition.\n# TYPE tickflow_partition_records_in_total counter");
         for ((source, partition), s) in &parts {
             let _ = writeln!(
@@ -269,7 +248,7 @@ impl Metrics {
                 let _ = writeln!(out, "tickflow_watermark_lag_seconds{{source=\"{}\",partition=\"{partition}\"}} {lag}", label(source));
             }
         }
-        let lags = KAFKA_LAG.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let lags = kafka_lags();
         let _ = writeln!(out, "# HELP tickflow_kafka_consumer_lag Messages not yet read, per topic and partition (from fetch responses).\n# TYPE tickflow_kafka_consumer_lag gauge");
         for ((topic, partition), lag) in &lags {
             let _ = writeln!(
@@ -288,12 +267,12 @@ impl Metrics {
         }
         self.commit_seconds.render(
             "tickflow_sink_commit_seconds",
-            "PostgreSQL commit latency.",
+            "Commit latency of the sink that keeps progress (PostgreSQL, Kafka or Redis).",
             &mut out,
         );
         self.commit_rows.render(
             "tickflow_sink_commit_rows",
-            "Rows per PostgreSQL commit.",
+            "Rows per commit of the sink that keeps progress.",
             &mut out,
         );
         counter(

@@ -101,6 +101,14 @@ impl Sinks {
         first_error(self.sinks.iter().map(|s| s.frontier(worker, below)))
     }
 
+    /// Each sink's name and, for one that keeps progress, the frontier it has committed.
+    pub fn describe(&self) -> Vec<(String, Option<u64>)> {
+        self.sinks
+            .iter()
+            .map(|s| (s.name(), s.durable_below()))
+            .collect()
+    }
+
     /// Every window below this is durable in every sink that keeps progress (`None`: none does).
     pub fn durable_below(&self) -> Option<u64> {
         self.sinks.iter().filter_map(|s| s.durable_below()).min()

@@ -70,6 +70,7 @@ fn run(scripts: Vec<Script>, workers: usize, settings: IngestSettings) -> Outcom
         resumption: Arc::new(Resumption::default()),
         sinks: Arc::new(Sinks::new(vec![Box::new(Recorder(recorded.clone()))])),
         metrics: metrics.clone(),
+        recent_rejects: None,
         watermarks: Arc::new(WatermarkBoard::new(workers, 0..workers)),
         in_flight: Arc::new(AtomicI64::new(0)),
         control: RunControl::default(),
@@ -86,7 +87,8 @@ fn run(scripts: Vec<Script>, workers: usize, settings: IngestSettings) -> Outcom
                     cx.in_flight.clone(),
                     cx.metrics.clone(),
                 );
-                rows.clone().emit(cx.sinks.clone(), cx.control.clone());
+                rows.clone()
+                    .emit(cx.sinks.clone(), cx.control.clone(), None);
                 rows.capture()
             })
         }

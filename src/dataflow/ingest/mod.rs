@@ -31,6 +31,7 @@ use super::{Combiner, Partial, RunControl};
 use crate::config::ReadingFilter;
 use crate::delivery::{PartitionKey, PartitionProgress, ProgressBook, Restart, Resume};
 use crate::event::{EventTime, FieldNames, Horizon, RejectKind};
+use crate::live::{RecentReject, RecentRejects};
 use crate::metrics::Metrics;
 use crate::row::RejectRow;
 use crate::sink::Sinks;
@@ -78,6 +79,8 @@ pub struct IngestContext {
     /// Rejects go to the sinks that keep them; their durable frontier lets progress be pruned.
     pub sinks: Arc<Sinks>,
     pub metrics: Arc<Metrics>,
+    /// With `--http-addr`: the latest rejected lines per reason, for the live page.
+    pub recent_rejects: Option<Arc<RecentRejects>>,
     pub watermarks: Arc<WatermarkBoard>,
     /// Partials sent and not yet taken in by window operators, in this process.
     pub in_flight: Arc<AtomicI64>,
@@ -370,10 +373,22 @@ impl Ingest {
         let received_at = SystemTime::now();
         let keep = self.cx.sinks.wants_rejects();
         let part = &mut self.partitions[index];
+        let mut recent = self.cx.recent_rejects.as_ref().map(|r| r.lock());
         for r in self.pending_rejects.drain(..) {
             self.counts.rejects[r.rejection.kind as usize] += 1;
             let line = part.reader.absolute_line(r.position);
             part.first_lines.rejected(line, &r.rejection, &r.raw);
+            if let Some(recent) = recent.as_mut() {
+                recent.note(r.rejection.kind, || RecentReject {
+                    source: part.reader.source().to_string(),
+                    partition: part.reader.index(),
+                    line,
+                    offset: r.position.offset,
+                    received_at,
+                    detail: r.rejection.detail.clone(),
+                    raw: r.raw.clone(),
+                });
+            }
             if !keep {
                 continue;
             }
