@@ -23,6 +23,7 @@ pub fn parse_line_at<'a>(
     names: &FieldNames,
     horizon: &Horizon,
 ) -> Result<Record<'a>, Rejection> {
+    let text = utf8(line)?;
     let python_first = first_quote_is_single(line);
     let form = if python_first {
         Form::Python
@@ -30,10 +31,10 @@ pub fn parse_line_at<'a>(
         Form::Json
     };
     let mut fields = RawFields::default();
-    if scan::fields(line, names, form, &mut fields).is_some() {
+    if scan::fields(text, names, form, &mut fields).is_some() {
         return classify(&mut fields, names, horizon);
     }
-    read_in_full(utf8(line)?, names, horizon, python_first)
+    read_in_full(text, names, horizon, python_first)
 }
 
 /// Parses one line as [`parse_line_at`] does, with the full readers only: the reference the
@@ -51,12 +52,15 @@ pub fn parse_line_full<'a>(
 /// Whether the fast scanner reads `line` (for tests that check it is exercised).
 #[doc(hidden)]
 pub fn takes_fast_path(line: &[u8], names: &FieldNames) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return false;
+    };
     let form = if first_quote_is_single(line) {
         Form::Python
     } else {
         Form::Json
     };
-    scan::fields(line, names, form, &mut RawFields::default()).is_some()
+    scan::fields(text, names, form, &mut RawFields::default()).is_some()
 }
 
 fn utf8(line: &[u8]) -> Result<&str, Rejection> {

@@ -3,8 +3,9 @@
 //!
 //! How it works:
 //! 1. One left-to-right pass over the bytes: `{`, then `"key": value` pairs, then `}` and
-//!    nothing but whitespace. Keys and string values are borrowed from the line; the keys are
-//!    looked up among the configured field names, values of other keys are skipped.
+//!    nothing but whitespace. A key that is exactly a configured field name is recognised in
+//!    place; other keys and string values are scanned eight bytes at a time and borrowed from
+//!    the line. Values of keys that are not configured fields are skipped.
 //! 2. A value is a string, a number (`number.rs`), or `true`/`false`/`null` (in a Python
 //!    literal `True`/`False`/`None`).
 //! 3. Anything else gives up: escapes, control characters, nesting, a configured field twice,
@@ -18,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use super::fields::{FieldNames, RawFields, Scalar};
+use super::fields::{Field, FieldNames, RawFields, Scalar};
 use super::number;
 
 /// Which reader the line would go to first, which decides the quotes and names it may use.
@@ -32,18 +33,16 @@ pub enum Form {
 
 /// Reads a flat record of plain values into `out`, keeping the configured fields; `None` if
 /// the line needs the full reader (then `out` holds nothing of use).
-///
-/// The line need not be UTF-8: outside strings only ASCII is taken, and each string is
-/// checked, so a line read here is valid UTF-8 and one that is not goes to the full path.
 #[inline]
 pub fn fields<'a>(
-    line: &'a [u8],
+    line: &'a str,
     names: &FieldNames,
     form: Form,
     out: &mut RawFields<'a>,
 ) -> Option<()> {
     let mut s = Scanner {
-        bytes: line,
+        line,
+        bytes: line.as_bytes(),
         i: 0,
         form,
     };
@@ -55,12 +54,15 @@ pub fn fields<'a>(
     } else {
         loop {
             s.ws();
-            let key = s.string()?;
+            let field = match s.known_key(names) {
+                Some(field) => Some(field),
+                None => names.lookup(s.string()?),
+            };
             s.ws();
             s.eat(b':')?;
             s.ws();
             let value = s.value()?;
-            if let Some(field) = names.lookup(key) {
+            if let Some(field) = field {
                 // Twice is malformed; the full reader says so in its own words.
                 out.set(field, value).ok()?;
             }
@@ -73,10 +75,11 @@ pub fn fields<'a>(
         }
     }
     s.ws();
-    (s.i == line.len()).then_some(())
+    (s.i == s.bytes.len()).then_some(())
 }
 
 struct Scanner<'a> {
+    line: &'a str,
     bytes: &'a [u8],
     i: usize,
     form: Form,
@@ -108,7 +111,27 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A quoted string without escapes or control characters, borrowed; `None` unless UTF-8.
+    /// A configured field's name, quoted, read without scanning for escapes: the bytes
+    /// between the quotes are exactly the name. Anything else is left for [`Self::string`].
+    #[inline]
+    fn known_key(&mut self, names: &FieldNames) -> Option<Field> {
+        let (&quote, rest) = self.bytes[self.i..].split_first()?;
+        if !(quote == b'"' || (quote == b'\'' && self.form == Form::Python)) {
+            return None;
+        }
+        let field = Field::ALL.into_iter().find(|&f| {
+            let name = names.name(f).as_bytes();
+            rest.get(name.len()) == Some(&quote)
+                && rest.first() == name.first()
+                && rest[..name.len()].iter().eq(name)
+                // A name that would need escaping is not spelled as itself in the line.
+                && !name.iter().any(|&c| c == b'\\' || c == quote || c < 0x20)
+        })?;
+        self.i += names.name(field).len() + 2;
+        Some(field)
+    }
+
+    /// A quoted string without escapes or control characters, borrowed.
     #[inline]
     fn string(&mut self) -> Option<&'a str> {
         let quote = self.next()?;
@@ -120,8 +143,10 @@ impl<'a> Scanner<'a> {
         if rest[len] != quote {
             return None;
         }
+        let start = self.i;
         self.i += len + 1;
-        std::str::from_utf8(&rest[..len]).ok()
+        // Both ends are ASCII quotes, so the slice lies on character boundaries.
+        self.line.get(start..start + len)
     }
 
     #[inline]
