@@ -3,9 +3,9 @@
 //!
 //! How it works:
 //! 1. One left-to-right pass over the bytes: `{`, then `"key": value` pairs, then `}` and
-//!    nothing but whitespace. A key that is exactly a configured field name is recognised in
-//!    place; other keys and string values are scanned eight bytes at a time and borrowed from
-//!    the line. Values of keys that are not configured fields are skipped.
+//!    nothing but whitespace. Keys and string values are scanned eight bytes at a time and
+//!    borrowed from the line; keys are looked up among the configured field names, and the
+//!    values of other keys are skipped.
 //! 2. A value is a string, a number (`number.rs`), or `true`/`false`/`null` (in a Python
 //!    literal `True`/`False`/`None`).
 //! 3. Anything else gives up: escapes, control characters, nesting, a configured field twice,
@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use super::fields::{Field, FieldNames, RawFields, Scalar};
+use super::fields::{FieldNames, RawFields, Scalar};
 use super::number;
 
 /// Which reader the line would go to first, which decides the quotes and names it may use.
@@ -54,15 +54,12 @@ pub fn fields<'a>(
     } else {
         loop {
             s.ws();
-            let field = match s.known_key(names) {
-                Some(field) => Some(field),
-                None => names.lookup(s.string()?),
-            };
+            let key = s.string()?;
             s.ws();
             s.eat(b':')?;
             s.ws();
             let value = s.value()?;
-            if let Some(field) = field {
+            if let Some(field) = names.lookup(key) {
                 // Twice is malformed; the full reader says so in its own words.
                 out.set(field, value).ok()?;
             }
@@ -109,26 +106,6 @@ impl<'a> Scanner<'a> {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
             self.i += 1;
         }
-    }
-
-    /// A configured field's name, quoted, read without scanning for escapes: the bytes
-    /// between the quotes are exactly the name. Anything else is left for [`Self::string`].
-    #[inline]
-    fn known_key(&mut self, names: &FieldNames) -> Option<Field> {
-        let (&quote, rest) = self.bytes[self.i..].split_first()?;
-        if !(quote == b'"' || (quote == b'\'' && self.form == Form::Python)) {
-            return None;
-        }
-        let field = Field::ALL.into_iter().find(|&f| {
-            let name = names.name(f).as_bytes();
-            rest.get(name.len()) == Some(&quote)
-                && rest.first() == name.first()
-                && rest[..name.len()].iter().eq(name)
-                // A name that would need escaping is not spelled as itself in the line.
-                && !name.iter().any(|&c| c == b'\\' || c == quote || c < 0x20)
-        })?;
-        self.i += names.name(field).len() + 2;
-        Some(field)
     }
 
     /// A quoted string without escapes or control characters, borrowed.
