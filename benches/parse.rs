@@ -1,7 +1,9 @@
-//! Parsing throughput: one line to a tick or reading, in both line forms.
+//! Parsing throughput: one line to a tick or reading, in both line forms, through the fast
+//! scanner (`parse_line`) and through the full readers alone (`parse_line_full`: serde_json
+//! and the Python-literal reader), the reference it is measured against.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use tickflow::event::{parse_line, EventTime, FieldNames};
+use tickflow::event::{parse_line, parse_line_full, EventTime, FieldNames, Horizon};
 
 fn lines(form: &str, n: usize) -> Vec<String> {
     (0..n)
@@ -14,6 +16,7 @@ fn lines(form: &str, n: usize) -> Vec<String> {
                 "json_tick" => format!(r#"{{"timestamp": "{ts}", "stock_code": "{sym}", "price": {price}, "volume": {volume}}}"#),
                 "python_tick" => format!("{{'timestamp': '{ts}', 'stock_code': '{sym}', 'price': {price}, 'volume': {volume}}}"),
                 "json_reading" => format!(r#"{{"timestamp": {}.{:03}, "value": {price}, "category": "B"}}"#, 1_763_631_000 + i / 1000, i % 1000),
+                "python_reading" => format!("{{'timestamp': {}.{:03}, 'value': {price}, 'category': 'B'}}", 1_763_631_000 + i / 1000, i % 1000),
                 _ => unreachable!("unknown form"),
             }
         })
@@ -22,14 +25,30 @@ fn lines(form: &str, n: usize) -> Vec<String> {
 
 fn parse(c: &mut Criterion) {
     let names = FieldNames::default();
+    let forms = ["json_tick", "python_tick", "json_reading", "python_reading"];
     let mut group = c.benchmark_group("parse_line");
-    for form in ["json_tick", "python_tick", "json_reading"] {
+    for form in forms {
         let input = lines(form, 10_000);
         group.throughput(Throughput::Elements(input.len() as u64));
         group.bench_function(form, |b| {
             b.iter(|| {
                 for line in &input {
                     black_box(parse_line(line.as_bytes(), &names).expect("valid line"));
+                }
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("parse_line_full");
+    for form in forms {
+        let input = lines(form, 10_000);
+        group.throughput(Throughput::Elements(input.len() as u64));
+        group.bench_function(form, |b| {
+            b.iter(|| {
+                for line in &input {
+                    let parsed = parse_line_full(line.as_bytes(), &names, &Horizon::UNBOUNDED);
+                    black_box(parsed.expect("valid line"));
                 }
             })
         });

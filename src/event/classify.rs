@@ -11,7 +11,7 @@ use crate::exact::MAX_MAGNITUDE;
 
 /// Turns the raw fields of a record into a tick or a reading, its event time within `horizon`.
 pub fn classify<'a>(
-    mut f: RawFields<'a>,
+    f: &mut RawFields<'a>,
     names: &FieldNames,
     horizon: &Horizon,
 ) -> Result<Record<'a>, Rejection> {
@@ -24,9 +24,9 @@ pub fn classify<'a>(
         })
     };
     if f.has(Field::Symbol) {
-        let symbol = key(get(&mut f, Field::Symbol)?, names.name(Field::Symbol))?;
-        let time = timestamp(get(&mut f, Field::Timestamp)?, names, horizon)?;
-        let price = number(get(&mut f, Field::Price)?, names.name(Field::Price))?;
+        let symbol = key(get(f, Field::Symbol)?, names.name(Field::Symbol))?;
+        let time = timestamp(get(f, Field::Timestamp)?, names, horizon)?;
+        let price = number(get(f, Field::Price)?, names.name(Field::Price))?;
         if price < 0.0 {
             return Err(invalid(
                 names.name(Field::Price),
@@ -39,7 +39,7 @@ pub fn classify<'a>(
                 &format!("{price} is above the supported maximum {MAX_MAGNITUDE}"),
             ));
         }
-        let volume = count(get(&mut f, Field::Volume)?, names.name(Field::Volume))?;
+        let volume = count(get(f, Field::Volume)?, names.name(Field::Volume))?;
         Ok(Record::Tick(Tick {
             time,
             symbol,
@@ -47,9 +47,9 @@ pub fn classify<'a>(
             volume,
         }))
     } else if f.has(Field::Category) {
-        let category = key(get(&mut f, Field::Category)?, names.name(Field::Category))?;
-        let time = timestamp(get(&mut f, Field::Timestamp)?, names, horizon)?;
-        let value = number(get(&mut f, Field::Value)?, names.name(Field::Value))?;
+        let category = key(get(f, Field::Category)?, names.name(Field::Category))?;
+        let time = timestamp(get(f, Field::Timestamp)?, names, horizon)?;
+        let value = number(get(f, Field::Value)?, names.name(Field::Value))?;
         if value.abs() > MAX_MAGNITUDE {
             return Err(invalid(
                 names.name(Field::Value),
@@ -131,8 +131,11 @@ fn timestamp(
     let parsed = match &value {
         Scalar::Str(s) => {
             let s = s.trim();
-            // A number written as a string is still a number in the configured unit.
-            if let Ok(n) = s.parse::<i64>() {
+            // A number written as a string is still a number in the configured unit. Text
+            // that starts like a date (`2025-`) cannot be one, so it skips both tries.
+            if looks_like_a_date(s) {
+                EventTime::parse_iso8601(s)
+            } else if let Ok(n) = s.parse::<i64>() {
                 EventTime::from_unix_int(n, unit)
             } else if let Ok(x) = s.parse::<f64>() {
                 EventTime::from_unix_float(x, unit)
@@ -159,6 +162,12 @@ fn timestamp(
     } else {
         Err(invalid(name, &too_far_ahead(&value, unit, t, horizon)))
     }
+}
+
+/// Four digits and a dash: neither an integer nor a float in any spelling Rust parses.
+#[inline]
+fn looks_like_a_date(s: &str) -> bool {
+    matches!(s.as_bytes(), [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()))
 }
 
 /// Why a time beyond the horizon was refused, naming the value and the unit it was read in.

@@ -73,7 +73,12 @@ impl FieldNames {
     /// Which field, if any, an input key names.
     #[inline]
     pub fn lookup(&self, key: &str) -> Option<Field> {
-        Field::ALL.into_iter().find(|&f| self.name(f) == key)
+        // Length and first byte first: most keys differ there, without a call to memcmp.
+        let first = key.as_bytes().first();
+        Field::ALL.into_iter().find(|&f| {
+            let name = self.name(f);
+            name.len() == key.len() && name.as_bytes().first() == first && name == key
+        })
     }
 
     /// Two fields may not share one key: the record's shape would be ambiguous.

@@ -3,6 +3,8 @@
 //! How a line is read:
 //! 1. [`parse_line_at`] (in `parse.rs`) checks the line is UTF-8 and reads it as JSON
 //!    (`json.rs`) or as a Python dict literal (`python/`), whichever it most resembles first.
+//!    A flat record of plain values takes a fast path instead (`scan.rs`, `number.rs`) that
+//!    reads it to the same fields and leaves every other line to those readers.
 //! 2. Either reader keeps only the configured fields, as [`RawFields`] (`fields.rs`).
 //! 3. [`classify`] (in `classify.rs`) turns those into a [`Tick`] or a [`Reading`], checking
 //!    every value and reading the event time (`time/`) within the [`Horizon`].
@@ -11,16 +13,18 @@
 mod classify;
 mod fields;
 mod json;
+mod number;
 mod parse;
 mod python;
 mod reject;
+mod scan;
 mod time;
 
 use std::borrow::Cow;
 
 pub use classify::classify;
 pub use fields::{Field, FieldNames, RawFields, Scalar};
-pub use parse::{parse_line, parse_line_at};
+pub use parse::{parse_line, parse_line_at, parse_line_full, takes_fast_path};
 pub use reject::{RejectKind, Rejection};
 pub use time::{EventTime, Horizon, TimestampError, TimestampUnit};
 

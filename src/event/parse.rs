@@ -1,6 +1,9 @@
 //! The entry points from a line of bytes to a record: which form it is in, and which reader.
 
-use super::{classify, json, python, FieldNames, Horizon, Record, RejectKind, Rejection};
+use super::scan::{self, Form};
+use super::{
+    classify, json, python, FieldNames, Horizon, RawFields, Record, RejectKind, Rejection,
+};
 
 /// Parses one line (without its newline) in either JSON or Python-literal form, admitting any
 /// event time (see [`parse_line_at`] for the limit a running pipeline applies).
@@ -12,19 +15,70 @@ pub fn parse_line<'a>(line: &'a [u8], names: &FieldNames) -> Result<Record<'a>, 
 
 /// Parses one line as [`parse_line`] does; an event time beyond `horizon` (too far ahead of
 /// the wall clock, most likely a timestamp read in the wrong unit) is an `invalid_field`.
+///
+/// A flat record of plain values is read by the fast scanner (`scan.rs`); anything else, by
+/// the full readers, with the same result either way.
 pub fn parse_line_at<'a>(
     line: &'a [u8],
     names: &FieldNames,
     horizon: &Horizon,
 ) -> Result<Record<'a>, Rejection> {
-    let text = std::str::from_utf8(line).map_err(|e| {
+    let text = utf8(line)?;
+    let python_first = first_quote_is_single(line);
+    let form = if python_first {
+        Form::Python
+    } else {
+        Form::Json
+    };
+    let mut fields = RawFields::default();
+    if scan::fields(text, names, form, &mut fields).is_some() {
+        return classify(&mut fields, names, horizon);
+    }
+    read_in_full(text, names, horizon, python_first)
+}
+
+/// Parses one line as [`parse_line_at`] does, with the full readers only: the reference the
+/// fast scanner is tested and benchmarked against.
+#[doc(hidden)]
+pub fn parse_line_full<'a>(
+    line: &'a [u8],
+    names: &FieldNames,
+    horizon: &Horizon,
+) -> Result<Record<'a>, Rejection> {
+    let text = utf8(line)?;
+    read_in_full(text, names, horizon, first_quote_is_single(line))
+}
+
+/// Whether the fast scanner reads `line` (for tests that check it is exercised).
+#[doc(hidden)]
+pub fn takes_fast_path(line: &[u8], names: &FieldNames) -> bool {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let form = if first_quote_is_single(line) {
+        Form::Python
+    } else {
+        Form::Json
+    };
+    scan::fields(text, names, form, &mut RawFields::default()).is_some()
+}
+
+fn utf8(line: &[u8]) -> Result<&str, Rejection> {
+    std::str::from_utf8(line).map_err(|e| {
         Rejection::new(
             RejectKind::InvalidUtf8,
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         )
-    })?;
-    // Try the form the line most resembles first; fall back to the other.
-    let python_first = first_quote_is_single(text);
+    })
+}
+
+/// serde_json or the Python reader, the one the line most resembles first.
+fn read_in_full<'a>(
+    text: &'a str,
+    names: &FieldNames,
+    horizon: &Horizon,
+    python_first: bool,
+) -> Result<Record<'a>, Rejection> {
     let parsed = if python_first {
         python::parse(text, names)
             .or_else(|py| json::parse(text, names).map_err(|_| py.to_string()))
@@ -33,7 +87,7 @@ pub fn parse_line_at<'a>(
             .or_else(|js| python::parse(text, names).map_err(|_| js.to_string()))
     };
     match parsed {
-        Ok(fields) => classify(fields, names, horizon),
+        Ok(mut fields) => classify(&mut fields, names, horizon),
         Err(error) => {
             let form = if python_first || mentions_python_words(text) {
                 "a Python dict literal"
@@ -48,8 +102,8 @@ pub fn parse_line_at<'a>(
     }
 }
 
-fn first_quote_is_single(text: &str) -> bool {
-    memchr::memchr2(b'\'', b'"', text.as_bytes()).is_some_and(|i| text.as_bytes()[i] == b'\'')
+fn first_quote_is_single(line: &[u8]) -> bool {
+    memchr::memchr2(b'\'', b'"', line).is_some_and(|i| line[i] == b'\'')
 }
 
 fn mentions_python_words(text: &str) -> bool {

@@ -1,0 +1,185 @@
+//! The fast path for the common line: a flat record of plain values read in one pass, or
+//! `None`, and the full readers (`json.rs`, `python/`) judge the line exactly as before.
+//!
+//! How it works:
+//! 1. One left-to-right pass over the bytes: `{`, then `"key": value` pairs, then `}` and
+//!    nothing but whitespace. Keys and string values are scanned eight bytes at a time and
+//!    borrowed from the line; keys are looked up among the configured field names, and the
+//!    values of other keys are skipped.
+//! 2. A value is a string, a number (`number.rs`), or `true`/`false`/`null` (in a Python
+//!    literal `True`/`False`/`None`).
+//! 3. Anything else gives up: escapes, control characters, nesting, a configured field twice,
+//!    Python calls and other names, numbers outside the plain grammar (a leading zero, `+`,
+//!    `_`, `inf`, `-0`, more than 18 integer digits, a result that is not finite), a trailing
+//!    comma, a single-quoted string in a JSON line, text after the closing brace.
+//!
+//! What it takes, it reads to the same [`RawFields`] as the reader the line would otherwise go
+//! to (serde_json for a JSON line, the Python reader for a literal); `tests/parse_differential.rs`
+//! holds it to that over a million random lines. What it gives up on costs one partial pass.
+
+use std::borrow::Cow;
+
+use super::fields::{FieldNames, RawFields, Scalar};
+use super::number;
+
+/// Which reader the line would go to first, which decides the quotes and names it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// serde_json: double quotes only, `true`, `false`, `null`.
+    Json,
+    /// The Python-literal reader: either quote, `True`, `False`, `None`.
+    Python,
+}
+
+/// Reads a flat record of plain values into `out`, keeping the configured fields; `None` if
+/// the line needs the full reader (then `out` holds nothing of use).
+#[inline]
+pub fn fields<'a>(
+    line: &'a str,
+    names: &FieldNames,
+    form: Form,
+    out: &mut RawFields<'a>,
+) -> Option<()> {
+    let mut s = Scanner {
+        line,
+        bytes: line.as_bytes(),
+        i: 0,
+        form,
+    };
+    s.ws();
+    s.eat(b'{')?;
+    s.ws();
+    if s.peek() == Some(b'}') {
+        s.i += 1;
+    } else {
+        loop {
+            s.ws();
+            let key = s.string()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            let value = s.value()?;
+            if let Some(field) = names.lookup(key) {
+                // Twice is malformed; the full reader says so in its own words.
+                out.set(field, value).ok()?;
+            }
+            s.ws();
+            match s.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    s.ws();
+    (s.i == s.bytes.len()).then_some(())
+}
+
+struct Scanner<'a> {
+    line: &'a str,
+    bytes: &'a [u8],
+    i: usize,
+    form: Form,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.i).copied()
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    /// The whitespace both readers skip.
+    #[inline]
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            self.i += 1;
+        }
+    }
+
+    /// A quoted string without escapes or control characters, borrowed.
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        let quote = self.next()?;
+        if !(quote == b'"' || (quote == b'\'' && self.form == Form::Python)) {
+            return None;
+        }
+        let rest = &self.bytes[self.i..];
+        let len = string_end(rest, quote)?;
+        if rest[len] != quote {
+            return None;
+        }
+        let start = self.i;
+        self.i += len + 1;
+        // Both ends are ASCII quotes, so the slice lies on character boundaries.
+        self.line.get(start..start + len)
+    }
+
+    #[inline]
+    fn value(&mut self) -> Option<Scalar<'a>> {
+        match (self.peek()?, self.form) {
+            (b'"' | b'\'', _) => self.string().map(|s| Scalar::Str(Cow::Borrowed(s))),
+            (b'-' | b'0'..=b'9', _) => {
+                let (value, len) = number::plain(&self.bytes[self.i..])?;
+                self.i += len;
+                Some(value)
+            }
+            (_, Form::Json) => self.word(&[
+                ("true", Scalar::Bool(true)),
+                ("false", Scalar::Bool(false)),
+                ("null", Scalar::Null),
+            ]),
+            (_, Form::Python) => self.word(&[
+                ("True", Scalar::Bool(true)),
+                ("False", Scalar::Bool(false)),
+                ("None", Scalar::Null),
+            ]),
+        }
+    }
+
+    /// One of the form's constants; what follows it is checked by the caller (a delimiter).
+    #[inline]
+    fn word(&mut self, words: &[(&str, Scalar<'a>); 3]) -> Option<Scalar<'a>> {
+        let rest = &self.bytes[self.i..];
+        let (word, value) = words.iter().find(|(w, _)| rest.starts_with(w.as_bytes()))?;
+        self.i += word.len();
+        Some(value.clone())
+    }
+}
+
+/// The index of the first quote, backslash or control character in `s`, eight bytes at a
+/// time: strings run to tens of bytes, and this is most of the scan.
+#[inline]
+fn string_end(s: &[u8], quote: u8) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A high bit set in each byte of `x` that is zero (exact for the lowest such byte, which
+    // is the only one used: borrows only run upwards from it).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut at = 0;
+    while let Some(chunk) = s.get(at..at + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let hits = zero_bytes(x ^ (ONES * u64::from(quote)))
+            | zero_bytes(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    s[at..]
+        .iter()
+        .position(|&c| c == quote || c == b'\\' || c < 0x20)
+        .map(|i| at + i)
+}
