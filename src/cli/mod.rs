@@ -196,6 +196,10 @@ pub struct PipelineArgs {
     /// How far out of order events may arrive before they are late.
     #[arg(long, value_name = "DURATION")]
     pub max_out_of_orderness: Option<String>,
+    /// Records behind their partition's watermark by at most this still count: the windows they
+    /// belong to are emitted again with `revision` + 1 (default 0s: they are late rejects).
+    #[arg(long, value_name = "DURATION")]
+    pub allowed_lateness: Option<String>,
     /// Wall time without input after which a partition stops holding back the watermark.
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
@@ -346,6 +350,10 @@ impl PipelineArgs {
             &self.max_out_of_orderness,
         );
         set(&mut spec.event_time.idle_timeout, &self.idle_timeout);
+        set(
+            &mut spec.event_time.allowed_lateness,
+            &self.allowed_lateness,
+        );
         set(&mut spec.event_time.max_future, &self.max_future);
         if self.no_filter {
             spec.filter.disabled = Some(true);

@@ -83,10 +83,11 @@ impl PartitionProgress {
     }
 }
 
-/// Whether every window holding pane `p` ends below `below`.
+/// Whether every window holding pane `p` is final and committed once every row below `below`
+/// is: each ends below it, by more than the allowed lateness (see [`WindowSpec::final_below`]).
 #[inline]
 pub fn all_windows_below(spec: &WindowSpec, pane: u64, below: u64) -> bool {
-    spec.end(pane + spec.panes_per_window()).0 < below
+    spec.final_below(spec.end(pane + spec.panes_per_window()), below)
 }
 
 /// The progress of every partition read by this process, shared with the sink's writer.

@@ -17,16 +17,21 @@ use std::time::Duration;
 use crate::event::EventTime;
 
 mod aggregate;
+mod panes;
 mod sliding;
 
 pub use aggregate::{Aggregate, ReadingAgg, TickAgg};
 pub use sliding::{SlidingWindows, LAST_WINDOW};
 
-/// Window length and slide, in milliseconds of event time.
+/// Window length and slide, and how long windows stay correctable, in milliseconds of event
+/// time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowSpec {
     length_ms: u64,
     slide_ms: u64,
+    /// Allowed lateness D: a window keeps its state, and takes corrections, until the frontier
+    /// passes its end + D (0: windows are final when first emitted).
+    lateness_ms: u64,
 }
 
 /// A window length and slide that do not fit together.
@@ -38,6 +43,8 @@ pub enum WindowError {
     SubMillisecond(Duration),
     #[error("window length {length:?} must be a positive multiple of the slide {slide:?}")]
     NotAMultiple { length: Duration, slide: Duration },
+    #[error("allowed lateness must be whole milliseconds, got {0:?}")]
+    SubMillisecondLateness(Duration),
 }
 
 impl WindowSpec {
@@ -58,7 +65,42 @@ impl WindowSpec {
         Ok(WindowSpec {
             length_ms,
             slide_ms,
+            lateness_ms: 0,
         })
+    }
+
+    /// The same windows, correctable until the frontier passes their end + `lateness`.
+    pub fn with_allowed_lateness(self, lateness: Duration) -> Result<WindowSpec, WindowError> {
+        if lateness.subsec_nanos() % 1_000_000 != 0 {
+            return Err(WindowError::SubMillisecondLateness(lateness));
+        }
+        Ok(WindowSpec {
+            lateness_ms: u64::try_from(lateness.as_millis()).unwrap_or(u64::MAX / 4),
+            ..self
+        })
+    }
+
+    /// Allowed lateness D: how long after its end a window still takes corrections.
+    pub fn allowed_lateness(&self) -> Duration {
+        Duration::from_millis(self.lateness_ms)
+    }
+
+    /// Whether windows take corrections (D > 0), so rows carry a revision.
+    pub fn revises(&self) -> bool {
+        self.lateness_ms > 0
+    }
+
+    /// Index of the last window that is final (can no longer change) at `frontier`: no event
+    /// earlier than `frontier - D` can come. (Window 0 holds no pane, so 0 means none.)
+    pub fn final_through(&self, frontier: EventTime) -> u64 {
+        self.complete_through(EventTime(frontier.0.saturating_sub(self.lateness_ms)))
+    }
+
+    /// Whether the window ending at `end` is final and committed once every row the dataflow
+    /// sent below `below` is: its last revision is sent before `end + D`.
+    #[inline]
+    pub fn final_below(&self, end: EventTime, below: u64) -> bool {
+        end.0.saturating_add(self.lateness_ms) < below
     }
 
     /// The pane (slide-wide bucket) an event time falls in.

@@ -16,6 +16,8 @@ pub(super) struct Counts {
     pub accepted: u64,
     pub filtered: u64,
     pub skipped: u64,
+    /// Accepted although behind the watermark, by no more than the allowed lateness.
+    pub late_accepted: u64,
     pub rejects: [u64; RejectKind::ALL.len()],
 }
 
@@ -84,13 +86,28 @@ impl Accept<'_> {
         }
     }
 
+    /// A record behind its partition's watermark (or the time this worker already promised)
+    /// by more than the allowed lateness D is late; within D it is accepted and corrects the
+    /// windows it belongs to. Only the partition's own order (and, for a partition that was
+    /// idle, the promise) decides, so a replay decides the same.
     fn record(&mut self, record: &Record<'_>, position: Position, raw: impl FnOnce() -> String) {
         let t = record.time();
-        if self.clock.is_late(t) || t.0 < self.promised {
-            let watermark = EventTime(self.clock.watermark().0.max(self.promised));
-            let detail = format!("event time {t} is behind the partition's watermark {watermark}");
-            self.reject(position, Rejection::new(RejectKind::Late, detail), raw());
-            return;
+        let watermark = EventTime(self.clock.watermark().0.max(self.promised));
+        if t < watermark {
+            let lateness = self.settings.window.allowed_lateness();
+            if t.0.saturating_add(lateness.as_millis() as u64) < watermark.0 {
+                let detail = if lateness.is_zero() {
+                    format!("event time {t} is behind the partition's watermark {watermark}")
+                } else {
+                    format!(
+                        "event time {t} is behind the partition's watermark {watermark} by more than the allowed lateness {}",
+                        crate::human::duration(lateness)
+                    )
+                };
+                self.reject(position, Rejection::new(RejectKind::Late, detail), raw());
+                return;
+            }
+            self.counts.late_accepted += 1;
         }
         let max_seen_before = self.clock.max_seen();
         self.clock.observe(t);
