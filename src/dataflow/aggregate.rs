@@ -122,8 +122,11 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                         break;
                     }
                     let mut rows = Vec::new();
+                    // A window that held no data when the frontier passed it and gained some
+                    // from a late record (within D) goes out now, not at its end.
                     let end = spec.end(k).0;
-                    let first = revision(&spec, 0, end);
+                    let at_time = end.max(*held.time());
+                    let first = revision(&spec, 0, at_time);
                     ticks.emit_through_window(k, |s, k, a| {
                         rows.push(symbol_row(&spec, s, k, a, first))
                     });
@@ -134,7 +137,7 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                     metrics.windows_out.fetch_add(rows.len() as u64, Relaxed);
                     if !rows.is_empty() {
                         output
-                            .session(&held.delayed(&end))
+                            .session(&held.delayed(&at_time))
                             .give_container(&mut rows);
                     }
                     // Every later row ends after `end`.
