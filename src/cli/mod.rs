@@ -193,6 +193,10 @@ pub struct PipelineArgs {
     /// Window slide, e.g. 1s; equal to --window for tumbling windows.
     #[arg(long, value_name = "DURATION")]
     pub slide: Option<String>,
+    /// Count windows: at each slide end, each key's last N records (ticks ordered by time,
+    /// then price, then volume) instead of a time span.
+    #[arg(long, value_name = "N")]
+    pub count_window: Option<usize>,
     /// How far out of order events may arrive before they are late.
     #[arg(long, value_name = "DURATION")]
     pub max_out_of_orderness: Option<String>,
@@ -345,6 +349,7 @@ impl PipelineArgs {
         }
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
+        set(&mut spec.window.count, &self.count_window);
         set(
             &mut spec.event_time.max_out_of_orderness,
             &self.max_out_of_orderness,

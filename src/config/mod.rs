@@ -91,6 +91,8 @@ pub struct WindowSection {
     pub length: Option<String>,
     /// e.g. "1s"
     pub slide: Option<String>,
+    /// Count windows: each key's last N records at every slide end (the length is unused).
+    pub count: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -260,6 +262,10 @@ impl Pipeline {
         )?;
         let window = WindowSpec::new(length, slide)
             .and_then(|w| w.with_allowed_lateness(allowed_lateness))
+            .and_then(|w| match spec.window.count {
+                Some(n) => w.with_count(n),
+                None => Ok(w),
+            })
             .map_err(|e| invalid("window", e))?;
         let max_out_of_orderness = duration(
             "event_time.max_out_of_orderness",

@@ -73,6 +73,8 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                                 pane,
                                 agg,
                             } => readings.add(category, pane, &agg),
+                            // Records of count windows go to their own operator.
+                            Partial::TickRecord { .. } | Partial::ReadingRecord { .. } => false,
                         };
                         refused += u64::from(!kept);
                     }

@@ -4,9 +4,9 @@
 use crate::delivery::{all_windows_below, PartitionProgress};
 use crate::event::{parse_line_at, Horizon, Record, RejectKind, Rejection};
 use crate::source::{Item, PartitionClock, Position};
-use crate::window::{ReadingAgg, TickAgg};
+use crate::window::{ReadingAgg, ReadingRecord, TickAgg, TickRecord};
 
-use super::super::Combiner;
+use super::super::{Combiner, Partial};
 use super::IngestSettings;
 use crate::event::EventTime;
 
@@ -111,6 +111,10 @@ impl Accept<'_> {
         }
         let max_seen_before = self.clock.max_seen();
         self.clock.observe(t);
+        if self.settings.window.count().is_some() {
+            self.count_record(record);
+            return;
+        }
         let pane = self.settings.window.pane(t);
         if self
             .committed_below
@@ -139,6 +143,32 @@ impl Accept<'_> {
         if let (true, Some(progress)) = (used, self.progress.as_deref_mut()) {
             progress.note(pane, position.offset, max_seen_before);
         }
+    }
+
+    /// A record for count windows: passed on whole. Nothing is noted for resuming, and nothing
+    /// skipped after a restart: partitions replay from their start (`delivery::progress`).
+    fn count_record(&mut self, record: &Record<'_>) {
+        self.counts.accepted += 1;
+        let t = record.time();
+        let partial = match record {
+            Record::Tick(tick) => Partial::TickRecord {
+                symbol: tick.symbol.to_string(),
+                record: TickRecord {
+                    t,
+                    price: tick.price,
+                    volume: tick.volume,
+                },
+            },
+            Record::Reading(r) if self.settings.filter.keeps(r.value) => Partial::ReadingRecord {
+                category: r.category.to_string(),
+                record: ReadingRecord { t, value: r.value },
+            },
+            Record::Reading(_) => {
+                self.counts.filtered += 1;
+                return;
+            }
+        };
+        self.combiner.add_record(partial);
     }
 
     fn reject(&mut self, position: Position, rejection: Rejection, raw: String) {
