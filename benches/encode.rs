@@ -19,6 +19,7 @@ fn rows(n: u64) -> Vec<WindowRow> {
             start,
             end,
             agg,
+            revision: None,
         });
         let mut mean = ReadingAgg::of(42.1 + (i % 89) as f64 / 9.0);
         mean.merge(&ReadingAgg::of(17.25));
@@ -27,6 +28,7 @@ fn rows(n: u64) -> Vec<WindowRow> {
             start,
             end,
             agg: mean,
+            revision: None,
         });
     }
     out

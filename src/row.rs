@@ -14,6 +14,7 @@ pub enum WindowRow {
         start: EventTime,
         end: EventTime,
         agg: TickAgg,
+        revision: Option<Revision>,
     },
     /// Mean of a category's readings that passed the outlier filter.
     CategoryMean {
@@ -21,7 +22,20 @@ pub enum WindowRow {
         start: EventTime,
         end: EventTime,
         agg: ReadingAgg,
+        revision: Option<Revision>,
     },
+}
+
+/// Which emission of its window a row is; rows carry one only when windows take corrections
+/// (an allowed lateness above 0), so output without it is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// 0 at the window's first emission, +1 per correction.
+    pub number: u32,
+    /// The dataflow time the row was sent at: its window's end at the first emission, the
+    /// frontier of the moment for a correction. A commit below a frontier takes the rows sent
+    /// below it.
+    pub sent_at: EventTime,
 }
 
 impl WindowRow {
@@ -37,6 +51,20 @@ impl WindowRow {
         match self {
             WindowRow::SymbolAverage { end, .. } | WindowRow::CategoryMean { end, .. } => *end,
         }
+    }
+
+    /// The row's revision, when windows take corrections.
+    pub fn revision(&self) -> Option<Revision> {
+        match self {
+            WindowRow::SymbolAverage { revision, .. }
+            | WindowRow::CategoryMean { revision, .. } => *revision,
+        }
+    }
+
+    /// The dataflow time the row was sent at (see [`Revision::sent_at`]): its end when windows
+    /// are final at their first emission.
+    pub fn sent_at(&self) -> EventTime {
+        self.revision().map_or(self.end(), |r| r.sent_at)
     }
 }
 

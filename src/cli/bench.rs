@@ -45,6 +45,12 @@ pub struct BenchArgs {
     /// Window slide.
     #[arg(long, default_value = "1s")]
     pub slide: String,
+    /// Allowed lateness, as `run --allowed-lateness` (default 0s: late records are rejects).
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub allowed_lateness: String,
+    /// Count windows of the last N records per key, as `run --count-window`.
+    #[arg(long, value_name = "N")]
+    pub count_window: Option<usize>,
     /// Runs per configuration; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,

@@ -201,9 +201,17 @@ pub struct PipelineArgs {
     /// Window slide, e.g. 1s; equal to --window for tumbling windows.
     #[arg(long, value_name = "DURATION")]
     pub slide: Option<String>,
+    /// Count windows: at each slide end, each key's last N records (ticks ordered by time,
+    /// then price, then volume) instead of a time span.
+    #[arg(long, value_name = "N")]
+    pub count_window: Option<usize>,
     /// How far out of order events may arrive before they are late.
     #[arg(long, value_name = "DURATION")]
     pub max_out_of_orderness: Option<String>,
+    /// Records behind their partition's watermark by at most this still count: the windows they
+    /// belong to are emitted again with `revision` + 1 (default 0s: they are late rejects).
+    #[arg(long, value_name = "DURATION")]
+    pub allowed_lateness: Option<String>,
     /// Wall time without input after which a partition stops holding back the watermark.
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<String>,
@@ -349,11 +357,16 @@ impl PipelineArgs {
         }
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
+        set(&mut spec.window.count, &self.count_window);
         set(
             &mut spec.event_time.max_out_of_orderness,
             &self.max_out_of_orderness,
         );
         set(&mut spec.event_time.idle_timeout, &self.idle_timeout);
+        set(
+            &mut spec.event_time.allowed_lateness,
+            &self.allowed_lateness,
+        );
         set(&mut spec.event_time.max_future, &self.max_future);
         if self.no_filter {
             spec.filter.disabled = Some(true);

@@ -94,12 +94,17 @@ pub struct WindowSection {
     pub length: Option<String>,
     /// e.g. "1s"
     pub slide: Option<String>,
+    /// Count windows: each key's last N records at every slide end (the length is unused).
+    pub count: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventTimeSection {
     pub max_out_of_orderness: Option<String>,
+    /// How far behind its partition's watermark a record may be and still correct its windows
+    /// (default 0s: late records are rejects and windows are final when first emitted).
+    pub allowed_lateness: Option<String>,
     pub idle_timeout: Option<String>,
     /// How far ahead of the wall clock an event time may be before it is rejected (default 1d).
     pub max_future: Option<String>,
@@ -253,7 +258,18 @@ impl Pipeline {
         };
         let length = duration("window.length", spec.window.length, "60s")?;
         let slide = duration("window.slide", spec.window.slide, "1s")?;
-        let window = WindowSpec::new(length, slide).map_err(|e| invalid("window", e))?;
+        let allowed_lateness = duration(
+            "event_time.allowed_lateness",
+            spec.event_time.allowed_lateness,
+            "0s",
+        )?;
+        let window = WindowSpec::new(length, slide)
+            .and_then(|w| w.with_allowed_lateness(allowed_lateness))
+            .and_then(|w| match spec.window.count {
+                Some(n) => w.with_count(n),
+                None => Ok(w),
+            })
+            .map_err(|e| invalid("window", e))?;
         let max_out_of_orderness = duration(
             "event_time.max_out_of_orderness",
             spec.event_time.max_out_of_orderness,

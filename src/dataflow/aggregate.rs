@@ -1,4 +1,5 @@
-//! The window operator: merges partials per key and emits each window once it is complete.
+//! The window operator: merges partials per key, emits each window once it is complete, and
+//! again, as a new revision, when late partials change it within the allowed lateness.
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use timely::dataflow::Stream;
 use super::Partial;
 use crate::event::{EventTime, RejectKind};
 use crate::metrics::Metrics;
-use crate::row::WindowRow;
+use crate::row::{Revision, WindowRow};
 use crate::window::{ReadingAgg, SlidingWindows, TickAgg, WindowSpec, LAST_WINDOW};
 
 /// Rows made per activation before the operator yields to the sink: a frontier that leaps
@@ -23,7 +24,10 @@ pub trait Windows<'s> {
     /// Routes partials by key and emits one row per key and complete non-empty window.
     ///
     /// Rows are sent at their window's end time, so this operator's output frontier says which
-    /// windows are final: every row with `window_end < frontier` has been sent.
+    /// windows are out: every row with `window_end < frontier` has been sent. With an allowed
+    /// lateness D, a correction is sent at the time of the moment (never below the input
+    /// frontier, which trails its window's end by less than D) and carries it as
+    /// [`Revision::sent_at`]; a window is final once the frontier passes its end + D.
     ///
     /// `resume_below`: after a restart, windows ending below it were committed and are not
     /// emitted again. `in_flight` counts partials sent by sources and not yet taken in here.
@@ -69,6 +73,8 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                                 pane,
                                 agg,
                             } => readings.add(category, pane, &agg),
+                            // Records of count windows go to their own operator.
+                            Partial::TickRecord { .. } | Partial::ReadingRecord { .. } => false,
                         };
                         refused += u64::from(!kept);
                     }
@@ -78,12 +84,31 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                 }
                 if refused > 0 {
                     // Sources decide lateness before this point; count anything that slips by.
-                    tracing::warn!(refused, "partials arrived for windows already emitted");
+                    tracing::warn!(refused, "partials arrived for windows already final");
                     metrics.add_rejects(RejectKind::Late, refused);
                 }
                 let Some(held) = cap.as_mut() else {
                     return;
                 };
+                // Corrections first, at the held time: no later than anything still to come.
+                let now = *held.time();
+                let mut rows = Vec::new();
+                ticks.emit_corrections(|s, k, a, number| {
+                    rows.push(symbol_row(&spec, s, k, a, revision(&spec, number, now)))
+                });
+                readings.emit_corrections(|c, k, a, number| {
+                    rows.push(category_row(&spec, c, k, a, revision(&spec, number, now)))
+                });
+                if !rows.is_empty() {
+                    let corrections = rows
+                        .iter()
+                        .filter(|r| r.revision().is_some_and(|r| r.number > 0));
+                    metrics
+                        .corrections
+                        .fetch_add(corrections.count() as u64, Relaxed);
+                    metrics.windows_out.fetch_add(rows.len() as u64, Relaxed);
+                    output.session(&*held).give_container(&mut rows);
+                }
                 // Windows go out in order of their end, each end's rows one container, up to
                 // a budget of rows per activation (see ROWS_PER_ACTIVATION).
                 let at = frontier.frontier().first().copied();
@@ -99,15 +124,22 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                         break;
                     }
                     let mut rows = Vec::new();
-                    ticks.emit_through_window(k, |s, k, a| rows.push(symbol_row(&spec, s, k, a)));
-                    readings
-                        .emit_through_window(k, |c, k, a| rows.push(category_row(&spec, c, k, a)));
+                    // A window that held no data when the frontier passed it and gained some
+                    // from a late record (within D) goes out now, not at its end.
                     let end = spec.end(k).0;
+                    let at_time = end.max(*held.time());
+                    let first = revision(&spec, 0, at_time);
+                    ticks.emit_through_window(k, |s, k, a| {
+                        rows.push(symbol_row(&spec, s, k, a, first))
+                    });
+                    readings.emit_through_window(k, |c, k, a| {
+                        rows.push(category_row(&spec, c, k, a, first))
+                    });
                     budget = budget.saturating_sub(rows.len().max(1));
                     metrics.windows_out.fetch_add(rows.len() as u64, Relaxed);
                     if !rows.is_empty() {
                         output
-                            .session(&held.delayed(&end))
+                            .session(&held.delayed(&at_time))
                             .give_container(&mut rows);
                     }
                     // Every later row ends after `end`.
@@ -116,6 +148,10 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
                         held.downgrade(&next);
                     }
                 }
+                // Windows the frontier has passed by more than D take no more corrections.
+                let final_through = at.map_or(LAST_WINDOW, |t| spec.final_through(EventTime(t)));
+                ticks.release_through(final_through);
+                readings.release_through(final_through);
                 if next_due(&ticks, &readings).is_none_or(|k| k > through) {
                     match at {
                         Some(t) if t > *held.time() => held.downgrade(&t),
@@ -139,20 +175,42 @@ fn next_due(
     }
 }
 
-fn symbol_row(spec: &WindowSpec, symbol: &str, k: u64, agg: &TickAgg) -> WindowRow {
+/// Revision `number` of a row sent at `sent_at`, when windows take corrections.
+fn revision(spec: &WindowSpec, number: u32, sent_at: u64) -> Option<Revision> {
+    spec.revises().then_some(Revision {
+        number,
+        sent_at: EventTime(sent_at),
+    })
+}
+
+fn symbol_row(
+    spec: &WindowSpec,
+    symbol: &str,
+    k: u64,
+    agg: &TickAgg,
+    revision: Option<Revision>,
+) -> WindowRow {
     WindowRow::SymbolAverage {
         symbol: symbol.to_string(),
         start: spec.start(k),
         end: spec.end(k),
         agg: *agg,
+        revision,
     }
 }
 
-fn category_row(spec: &WindowSpec, category: &str, k: u64, agg: &ReadingAgg) -> WindowRow {
+fn category_row(
+    spec: &WindowSpec,
+    category: &str,
+    k: u64,
+    agg: &ReadingAgg,
+    revision: Option<Revision>,
+) -> WindowRow {
     WindowRow::CategoryMean {
         category: category.to_string(),
         start: spec.start(k),
         end: spec.end(k),
         agg: *agg,
+        revision,
     }
 }

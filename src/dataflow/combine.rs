@@ -1,4 +1,5 @@
-//! Pre-aggregates a batch of records by (key, pane) before they are exchanged between workers.
+//! Pre-aggregates a batch of records by (key, pane) before they are exchanged between workers
+//! (count windows' records go through as they are).
 
 use std::hash::{Hash, Hasher};
 
@@ -30,6 +31,8 @@ impl Equivalent<(String, u64)> for KeyRef<'_> {
 pub struct Combiner {
     ticks: HashMap<(String, u64), TickAgg, FxBuildHasher>,
     readings: HashMap<(String, u64), ReadingAgg, FxBuildHasher>,
+    /// Count windows' records, one partial each.
+    records: Vec<Partial>,
 }
 
 impl Combiner {
@@ -43,8 +46,13 @@ impl Combiner {
         add(&mut self.readings, category, pane, agg);
     }
 
+    /// Passes one record of a count window through.
+    pub fn add_record(&mut self, record: Partial) {
+        self.records.push(record);
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.ticks.is_empty() && self.readings.is_empty()
+        self.ticks.is_empty() && self.readings.is_empty() && self.records.is_empty()
     }
 
     /// Empties the combiner into partials ready to send.
@@ -61,7 +69,7 @@ impl Combiner {
                 pane,
                 agg,
             });
-        ticks.chain(readings)
+        ticks.chain(readings).chain(self.records.drain(..))
     }
 }
 

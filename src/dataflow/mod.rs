@@ -3,6 +3,7 @@
 mod aggregate;
 mod combine;
 mod control;
+mod count;
 mod emit;
 mod first_lines;
 mod gossip;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use aggregate::Windows;
 pub use combine::Combiner;
 pub use control::RunControl;
+pub use count::CountWindowsOp;
 pub use emit::Emit;
 pub use gossip::{gossip, WatermarkBoard};
 pub use ingest::{ingest, IngestContext, IngestSettings, Resumption};
@@ -140,14 +142,13 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
             let chart = chart.clone();
             worker.dataflow::<u64, _, _>(move |scope| {
                 gossip::gossip(scope, cx.watermarks.clone());
-                ingest(scope, cx.clone())
-                    .windows(
-                        window,
-                        resume_below,
-                        cx.in_flight.clone(),
-                        cx.metrics.clone(),
-                    )
-                    .emit(cx.sinks.clone(), cx.control.clone(), chart);
+                let (in_flight, metrics) = (cx.in_flight.clone(), cx.metrics.clone());
+                let partials = ingest(scope, cx.clone());
+                let rows = match window.count() {
+                    Some(n) => partials.count_windows(window, n, resume_below, in_flight, metrics),
+                    None => partials.windows(window, resume_below, in_flight, metrics),
+                };
+                rows.emit(cx.sinks.clone(), cx.control.clone(), chart);
             });
         },
     )

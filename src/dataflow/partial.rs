@@ -1,10 +1,11 @@
-//! What sources send to the window operators: per-key, per-pane partial aggregates.
+//! What sources send to the window operators: per-key, per-pane partial aggregates, or, for
+//! count windows, the records themselves.
 
 use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use crate::window::{ReadingAgg, TickAgg};
+use crate::window::{ReadingAgg, ReadingRecord, TickAgg, TickRecord};
 
 /// A pane's partial aggregate for one key, pre-combined on the worker that read the events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,6 +20,13 @@ pub enum Partial {
         pane: u64,
         agg: ReadingAgg,
     },
+    /// One tick, for count windows (which cannot pre-combine).
+    TickRecord { symbol: String, record: TickRecord },
+    /// One reading that passed the filter, for count windows.
+    ReadingRecord {
+        category: String,
+        record: ReadingRecord,
+    },
 }
 
 impl Partial {
@@ -27,8 +35,12 @@ impl Partial {
     pub fn route(&self) -> u64 {
         let mut h = rustc_hash::FxHasher::default();
         match self {
-            Partial::Tick { symbol, .. } => (0u8, symbol.as_str()).hash(&mut h),
-            Partial::Reading { category, .. } => (1u8, category.as_str()).hash(&mut h),
+            Partial::Tick { symbol, .. } | Partial::TickRecord { symbol, .. } => {
+                (0u8, symbol.as_str()).hash(&mut h)
+            }
+            Partial::Reading { category, .. } | Partial::ReadingRecord { category, .. } => {
+                (1u8, category.as_str()).hash(&mut h)
+            }
         }
         // Fx leaves low bits weak for short keys; timely routes on the low bits.
         h.finish().rotate_left(26)

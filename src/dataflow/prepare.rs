@@ -188,10 +188,15 @@ pub fn prepare(
                 sinks.push(Box::new(TextSink::open(
                     &SinkSpec::File(path),
                     pipeline.format,
+                    pipeline.window.revises(),
                 )?));
             }
             SinkSpec::Stdout | SinkSpec::Discard => {
-                sinks.push(Box::new(TextSink::open(spec, pipeline.format)?));
+                sinks.push(Box::new(TextSink::open(
+                    spec,
+                    pipeline.format,
+                    pipeline.window.revises(),
+                )?));
             }
         }
     }

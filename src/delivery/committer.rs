@@ -29,12 +29,13 @@ use crate::retry::{retry, RetryError, RetryPolicy};
 use crate::row::{RejectRow, WindowRow};
 use crate::window::WindowSpec;
 
-/// Messages from workers to the committer.
+/// Messages from workers to the committer. A row belongs to the commit below a frontier when
+/// it was sent below it ([`WindowRow::sent_at`]: its end, or later for a correction).
 #[derive(Debug)]
 pub enum ToCommitter {
     Rows(Vec<WindowRow>),
     Rejects(Vec<RejectRow>),
-    /// Worker `worker` has sent every row ending below `below` (`None`: all of its rows).
+    /// Worker `worker` has sent every row it sends below `below` (`None`: all of its rows).
     Frontier {
         worker: usize,
         below: Option<u64>,
@@ -309,7 +310,7 @@ impl<S: Store> Committer<S> {
         }
         let (now, later): (Vec<WindowRow>, Vec<WindowRow>) = std::mem::take(&mut self.rows)
             .into_iter()
-            .partition(|r| r.end().0 < below);
+            .partition(|r| r.sent_at().0 < below);
         self.rows = later;
         let rejects = std::mem::take(&mut self.rejects);
         let batch = Batch {
@@ -361,7 +362,7 @@ impl<S: Store> Committer<S> {
             return; // the final flush at end of input is not a steady-state latency
         }
         let committed = Instant::now();
-        let mut ends: Vec<u64> = rows.iter().map(|r| r.end().0).collect();
+        let mut ends: Vec<u64> = rows.iter().map(|r| r.sent_at().0).collect();
         ends.sort_unstable();
         ends.dedup();
         for end in ends {
@@ -389,7 +390,7 @@ fn lowest(frontiers: &[Option<u64>]) -> u64 {
 fn slice_below(rows: &[WindowRow], frontier: u64, max_rows: usize) -> u64 {
     let mut ends: Vec<u64> = rows
         .iter()
-        .map(|r| r.end().0)
+        .map(|r| r.sent_at().0)
         .filter(|&e| e < frontier)
         .collect();
     if ends.len() <= max_rows {

@@ -2,9 +2,11 @@
 //!
 //! How it works:
 //! 1. A commit writes every window ending below a frontier `F` (the sink's input frontier).
-//! 2. A record still matters after that commit if its pane feeds a window ending at or after
-//!    `F`. For each partition, sources note, per pane, the earliest such record: its offset and
-//!    the partition's max event time just before it (so lateness replays identically).
+//! 2. A record still matters after that commit if its pane feeds a window that is not final
+//!    at `F`: one ending at or after `F - D` (D the allowed lateness, 0 by default; such a
+//!    window may still be corrected, so a restart must rebuild it). For each partition, sources
+//!    note, per pane, the earliest such record: its offset and the partition's max event time
+//!    just before it (so lateness replays identically).
 //! 3. The resume point for `F` is the earliest noted record in a pane that still matters, or,
 //!    if none, the partition's read position. Restarting there, and skipping records whose
 //!    windows all end below `F`, rebuilds exactly the state the run had.
@@ -34,6 +36,8 @@ pub struct PartitionProgress {
     panes: BTreeMap<u64, Resume>,
     /// The read position and clock after the last record handed out.
     next: Resume,
+    /// Where the partition was opened: count windows always resume here.
+    start: Resume,
 }
 
 impl PartitionProgress {
@@ -41,6 +45,7 @@ impl PartitionProgress {
         PartitionProgress {
             panes: BTreeMap::new(),
             next: start,
+            start,
         }
     }
 
@@ -72,8 +77,12 @@ impl PartitionProgress {
         }
     }
 
-    /// Where to resume once every window ending below `below` is committed.
+    /// Where to resume once every window ending below `below` is committed. Count windows
+    /// resume where the partition started: any earlier record may be among a key's last N.
     pub fn resume_for(&self, spec: &WindowSpec, below: u64) -> Resume {
+        if spec.count().is_some() {
+            return self.start;
+        }
         self.panes
             .iter()
             .filter(|(&p, _)| !all_windows_below(spec, p, below))
@@ -83,10 +92,11 @@ impl PartitionProgress {
     }
 }
 
-/// Whether every window holding pane `p` ends below `below`.
+/// Whether every window holding pane `p` is final and committed once every row below `below`
+/// is: each ends below it, by more than the allowed lateness (see [`WindowSpec::final_below`]).
 #[inline]
 pub fn all_windows_below(spec: &WindowSpec, pane: u64, below: u64) -> bool {
-    spec.end(pane + spec.panes_per_window()).0 < below
+    spec.final_below(spec.end(pane + spec.panes_per_window()), below)
 }
 
 /// The progress of every partition read by this process, shared with the sink's writer.

@@ -168,6 +168,7 @@ mod tests {
             start: EventTime(end_ms.saturating_sub(60_000)),
             end: EventTime(end_ms),
             agg: TickAgg::of(price, 1),
+            revision: None,
         }
     }
 

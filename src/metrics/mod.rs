@@ -25,7 +25,11 @@ pub struct Metrics {
     pub filtered: AtomicU64,
     /// Records skipped after a restart because their windows were already committed.
     pub skipped: AtomicU64,
+    /// Records behind their partition's watermark by no more than the allowed lateness.
+    pub late_accepted: AtomicU64,
     pub windows_out: AtomicU64,
+    /// Rows that emit a window again with a new value (revision 1 and up).
+    pub corrections: AtomicU64,
     rejects: [AtomicU64; RejectKind::ALL.len()],
     /// Per worker: the event time its sources hold the frontier at.
     watermarks: Vec<AtomicU64>,
@@ -84,7 +88,9 @@ pub struct Snapshot {
     pub accepted: u64,
     pub filtered: u64,
     pub skipped: u64,
+    pub late_accepted: u64,
     pub windows_out: u64,
+    pub corrections: u64,
     pub rejects: u64,
     pub late: u64,
     /// The lowest watermark over this process's workers; `None` before any or after all ended.
@@ -99,7 +105,9 @@ impl Metrics {
             accepted: AtomicU64::new(0),
             filtered: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            late_accepted: AtomicU64::new(0),
             windows_out: AtomicU64::new(0),
+            corrections: AtomicU64::new(0),
             rejects: Default::default(),
             watermarks: (0..workers).map(|_| AtomicU64::new(UNSET)).collect(),
             busy_nanos: (0..workers).map(|_| AtomicU64::new(0)).collect(),
@@ -213,6 +221,18 @@ impl Metrics {
             "Result rows emitted.",
             self.windows_out.load(Relaxed),
         );
+        counter(
+            &mut out,
+            "tickflow_late_accepted_total",
+            "Records behind their partition's watermark by no more than the allowed lateness, used.",
+            self.late_accepted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_corrections_total",
+            "Rows emitting an already emitted window again with a new revision.",
+            self.corrections.load(Relaxed),
+        );
         let _ = writeln!(out, "# HELP tickflow_rejects_total Rejected records, late ones included, by reason.\n# TYPE tickflow_rejects_total counter");
         for kind in RejectKind::ALL {
             let _ = writeln!(
@@ -316,7 +336,9 @@ impl Metrics {
             accepted: self.accepted.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
             skipped: self.skipped.load(Relaxed),
+            late_accepted: self.late_accepted.load(Relaxed),
             windows_out: self.windows_out.load(Relaxed),
+            corrections: self.corrections.load(Relaxed),
             rejects: rejects.iter().sum(),
             late: rejects[RejectKind::Late as usize],
             watermark,

@@ -21,6 +21,15 @@ pub enum Format {
 /// CSV columns: the union of both row kinds, empty where a kind has no such field.
 pub const CSV_HEADER: &str = "kind,symbol,category,window_start,window_end,avg_price,min_price,max_price,vwap,ticks,volume,mean_value,readings";
 
+/// The CSV header of a pipeline: with corrections (allowed lateness), a trailing `revision`.
+pub fn csv_header(revisions: bool) -> String {
+    if revisions {
+        format!("{CSV_HEADER},revision")
+    } else {
+        CSV_HEADER.to_string()
+    }
+}
+
 /// Appends `row` in `format` to `out`, newline included.
 pub fn encode(row: &WindowRow, format: Format, out: &mut Vec<u8>) {
     match format {
@@ -45,6 +54,7 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
             start,
             end,
             agg,
+            ..
         } => {
             out.extend_from_slice(b"{\"kind\":\"symbol_average\",\"symbol\":");
             json_str(out, symbol);
@@ -66,6 +76,7 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
             start,
             end,
             agg,
+            ..
         } => {
             out.extend_from_slice(b"{\"kind\":\"category_mean\",\"category\":");
             json_str(out, category);
@@ -74,6 +85,10 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
             out.extend_from_slice(b",\"readings\":");
             out.extend_from_slice(ints.format(agg.readings).as_bytes());
         }
+    }
+    if let Some(revision) = row.revision() {
+        out.extend_from_slice(b",\"revision\":");
+        out.extend_from_slice(ints.format(revision.number).as_bytes());
     }
     out.extend_from_slice(b"}\n");
 }
@@ -85,6 +100,7 @@ fn float_text(buf: &mut ryu::Buffer, x: f64) -> &str {
 
 /// The row's JSON fields as (name, text) pairs in the JSON order, numbers formatted as in the
 /// JSON line, strings and times unquoted, a missing `vwap` as `null` (the Redis sink's hashes).
+/// A `revision` comes last when windows take corrections.
 pub fn fields(row: &WindowRow) -> Vec<(&'static str, String)> {
     let mut floats = ryu::Buffer::new();
     let mut float = |x: f64| float_text(&mut floats, x).to_string();
@@ -93,12 +109,13 @@ pub fn fields(row: &WindowRow) -> Vec<(&'static str, String)> {
         t.write_rfc3339(&mut out);
         String::from_utf8(out).expect("RFC 3339 text is ASCII")
     };
-    match row {
+    let mut fields = match row {
         WindowRow::SymbolAverage {
             symbol,
             start,
             end,
             agg,
+            ..
         } => vec![
             ("kind", row.kind().into()),
             ("symbol", symbol.clone()),
@@ -116,6 +133,7 @@ pub fn fields(row: &WindowRow) -> Vec<(&'static str, String)> {
             start,
             end,
             agg,
+            ..
         } => vec![
             ("kind", row.kind().into()),
             ("category", category.clone()),
@@ -124,7 +142,11 @@ pub fn fields(row: &WindowRow) -> Vec<(&'static str, String)> {
             ("mean_value", float(agg.mean())),
             ("readings", itoa::Buffer::new().format(agg.readings).into()),
         ],
+    };
+    if let Some(revision) = row.revision() {
+        fields.push(("revision", revision.number.to_string()));
     }
+    fields
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -147,6 +169,7 @@ fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
             start,
             end,
             agg,
+            ..
         } => [
             row.kind().into(),
             csv_quote(symbol),
@@ -167,6 +190,7 @@ fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
             start,
             end,
             agg,
+            ..
         } => [
             row.kind().into(),
             String::new(),
@@ -183,7 +207,11 @@ fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
             agg.readings.to_string(),
         ],
     };
-    let _ = writeln!(out, "{}", cells.join(","));
+    let _ = write!(out, "{}", cells.join(","));
+    if let Some(revision) = row.revision() {
+        let _ = write!(out, ",{}", revision.number);
+    }
+    out.push(b'\n');
 }
 
 /// Quotes a CSV cell when it holds a separator, quote or line break (RFC 4180).
@@ -209,6 +237,7 @@ mod tests {
             start: EventTime(1_763_630_941_000),
             end: EventTime(1_763_631_001_000),
             agg,
+            revision: None,
         };
         let mut out = Vec::new();
         encode(&row, Format::Jsonl, &mut out);
@@ -222,6 +251,7 @@ mod tests {
             start: EventTime(0),
             end: EventTime(1000),
             agg: ReadingAgg::of(0.1),
+            revision: None,
         };
         let mut out = Vec::new();
         encode(&row, Format::Csv, &mut out);
@@ -229,6 +259,32 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "category_mean,,\"a,\"\"b\"\"\",1970-01-01T00:00:00Z,1970-01-01T00:00:01Z,,,,,,,0.1,1\n"
         );
+    }
+
+    #[test]
+    fn a_revision_is_the_last_field_and_column() {
+        let row = WindowRow::CategoryMean {
+            category: "A".into(),
+            start: EventTime(0),
+            end: EventTime(1000),
+            agg: ReadingAgg::of(0.5),
+            revision: Some(crate::row::Revision {
+                number: 2,
+                sent_at: EventTime(7000),
+            }),
+        };
+        let (mut json, mut csv) = (Vec::new(), Vec::new());
+        encode(&row, Format::Jsonl, &mut json);
+        encode(&row, Format::Csv, &mut csv);
+        assert!(String::from_utf8(json)
+            .unwrap()
+            .ends_with(",\"readings\":1,\"revision\":2}\n"));
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "category_mean,,A,1970-01-01T00:00:00Z,1970-01-01T00:00:01Z,,,,,,,0.5,1,2\n"
+        );
+        assert!(csv_header(true).ends_with(",readings,revision"));
+        assert_eq!(csv_header(false), CSV_HEADER);
     }
 
     #[test]
@@ -241,18 +297,31 @@ mod tests {
                 start: EventTime(1_500),
                 end: EventTime(61_500),
                 agg,
+                revision: None,
             },
             WindowRow::SymbolAverage {
                 symbol: "S2".into(),
                 start: EventTime(0),
                 end: EventTime(1000),
                 agg: TickAgg::of(2.5, 0),
+                revision: None,
             },
             WindowRow::CategoryMean {
                 category: "A".into(),
                 start: EventTime(0),
                 end: EventTime(1000),
                 agg: ReadingAgg::of(0.1),
+                revision: None,
+            },
+            WindowRow::CategoryMean {
+                category: "A".into(),
+                start: EventTime(0),
+                end: EventTime(1000),
+                agg: ReadingAgg::of(0.1),
+                revision: Some(crate::row::Revision {
+                    number: 3,
+                    sent_at: EventTime(4000),
+                }),
             },
         ];
         for row in rows {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::Mutex;
 
-use super::{encode, Format, Sink, SinkError, SinkSpec, CSV_HEADER};
+use super::{csv_header, encode, Format, Sink, SinkError, SinkSpec};
 use crate::delivery::DeliveryStats;
 use crate::row::WindowRow;
 
@@ -21,8 +21,9 @@ pub struct TextSink {
 }
 
 impl TextSink {
-    /// Opens the sink (a file is created or truncated) and writes the CSV header if any.
-    pub fn open(spec: &SinkSpec, format: Format) -> Result<TextSink, SinkError> {
+    /// Opens the sink (a file is created or truncated) and writes the CSV header if any, with
+    /// a `revision` column when windows take corrections (`revisions`).
+    pub fn open(spec: &SinkSpec, format: Format, revisions: bool) -> Result<TextSink, SinkError> {
         let out: Option<Box<dyn Write + Send>> = match spec {
             SinkSpec::Stdout => Some(Box::new(BufWriter::with_capacity(
                 1 << 16,
@@ -45,7 +46,7 @@ impl TextSink {
             out: out.map(Mutex::new),
         };
         if format == Format::Csv {
-            sink.write_encoded(format!("{CSV_HEADER}\n").as_bytes())?;
+            sink.write_encoded(format!("{}\n", csv_header(revisions)).as_bytes())?;
         }
         Ok(sink)
     }

@@ -130,3 +130,73 @@ fn oracle_random() {
         assert_eq!(got, want, "round {round}: {length}s/{slide}s");
     }
 }
+
+/// Oracle with allowed lateness: events up to D behind the frontier; every window's last
+/// emission equals the naive recomputation, its revisions count up from 0 one by one, and
+/// nothing is emitted for a window the frontier passed by more than D.
+#[test]
+fn oracle_random_with_allowed_lateness() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..50 {
+        let (length, slide, lateness) =
+            [(6, 1, 3), (6, 2, 5), (6, 6, 7), (10, 5, 1), (1, 1, 4)][round % 5];
+        let s = spec(length, slide)
+            .with_allowed_lateness(Duration::from_secs(lateness))
+            .unwrap();
+        let mut w = SlidingWindows::new(s);
+        let mut events = Vec::new();
+        let mut got: std::collections::BTreeMap<(&str, u64), (u32, ReadingAgg)> =
+            std::collections::BTreeMap::new();
+        let mut frontier = 0u64;
+        // A window emitted again after the frontier reached `f` must be within D of it.
+        let mut check = |k: &&'static str, i: u64, a: &ReadingAgg, revision: u32, f: u64| {
+            let again = f != u64::MAX && got.contains_key(&(*k, i));
+            assert!(s.end(i).0 <= f, "window emitted before complete");
+            assert!(
+                !again || s.end(i).0 + lateness * 1000 > f,
+                "final window {k} {i} changed at {f}"
+            );
+            let want = got.get(&(*k, i)).map_or(0, |(r, _)| r + 1);
+            assert_eq!(revision, want, "revisions count up one by one");
+            got.insert((*k, i), (revision, *a));
+        };
+        for _ in 0..400 {
+            // Events never go further behind the frontier than D.
+            let t = (frontier + rand(8_000)).saturating_sub(rand(lateness * 1000 + 1));
+            let key = ["a", "b", "c"][rand(3) as usize];
+            let v = rand(100) as f64;
+            events.push((key, t, v));
+            assert!(w.add(key, s.pane(EventTime(t)), &ReadingAgg::of(v)));
+            if rand(10) == 0 {
+                w.emit_corrections(|k, i, a, r| check(k, i, a, r, frontier));
+                frontier += rand(5_000);
+                let through = s.complete_through(EventTime(frontier));
+                w.emit_through_window(through, |k, i, a| check(k, i, a, 0, frontier));
+                w.release_through(s.final_through(EventTime(frontier)));
+            }
+        }
+        w.emit_corrections(|k, i, a, r| check(k, i, a, r, u64::MAX));
+        w.finish(|k, i, a| check(k, i, a, 0, u64::MAX));
+        let mut want = std::collections::BTreeMap::new();
+        for &(key, t, v) in &events {
+            let p = t / (slide * 1000);
+            for k in p + 1..=p + length / slide {
+                want.entry((key, k))
+                    .or_insert_with(ReadingAgg::empty)
+                    .merge(&ReadingAgg::of(v));
+            }
+        }
+        let got: std::collections::BTreeMap<_, _> =
+            got.into_iter().map(|(k, (_, a))| (k, a)).collect();
+        assert_eq!(
+            got, want,
+            "round {round}: {length}s/{slide}s, D {lateness}s"
+        );
+    }
+}

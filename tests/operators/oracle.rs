@@ -63,6 +63,7 @@ impl Flat {
                 start,
                 end,
                 agg,
+                ..
             } => Flat {
                 kind: "symbol_average",
                 key: symbol.clone(),
@@ -80,6 +81,7 @@ impl Flat {
                 start,
                 end,
                 agg,
+                ..
             } => Flat {
                 kind: "category_mean",
                 key: category.clone(),

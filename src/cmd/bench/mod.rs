@@ -97,6 +97,8 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             };
             spec.window.length = Some(args.window.clone());
             spec.window.slide = Some(args.slide.clone());
+            spec.event_time.allowed_lateness = Some(args.allowed_lateness.clone());
+            spec.window.count = args.count_window;
             // One name for every configuration: the benchmark's tables belong to one pipeline.
             spec.name = Some("bench".into());
             spec.postgres.schema = Some(args.pg_schema.clone());

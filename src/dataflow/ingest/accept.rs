@@ -4,9 +4,9 @@
 use crate::delivery::{all_windows_below, PartitionProgress};
 use crate::event::{parse_line_at, Horizon, Record, RejectKind, Rejection};
 use crate::source::{Item, PartitionClock, Position};
-use crate::window::{ReadingAgg, TickAgg};
+use crate::window::{ReadingAgg, ReadingRecord, TickAgg, TickRecord};
 
-use super::super::Combiner;
+use super::super::{Combiner, Partial};
 use super::IngestSettings;
 use crate::event::EventTime;
 
@@ -16,6 +16,8 @@ pub(super) struct Counts {
     pub accepted: u64,
     pub filtered: u64,
     pub skipped: u64,
+    /// Accepted although behind the watermark, by no more than the allowed lateness.
+    pub late_accepted: u64,
     pub rejects: [u64; RejectKind::ALL.len()],
 }
 
@@ -84,16 +86,35 @@ impl Accept<'_> {
         }
     }
 
+    /// A record behind its partition's watermark (or the time this worker already promised)
+    /// by more than the allowed lateness D is late; within D it is accepted and corrects the
+    /// windows it belongs to. Only the partition's own order (and, for a partition that was
+    /// idle, the promise) decides, so a replay decides the same.
     fn record(&mut self, record: &Record<'_>, position: Position, raw: impl FnOnce() -> String) {
         let t = record.time();
-        if self.clock.is_late(t) || t.0 < self.promised {
-            let watermark = EventTime(self.clock.watermark().0.max(self.promised));
-            let detail = format!("event time {t} is behind the partition's watermark {watermark}");
-            self.reject(position, Rejection::new(RejectKind::Late, detail), raw());
-            return;
+        let watermark = EventTime(self.clock.watermark().0.max(self.promised));
+        if t < watermark {
+            let lateness = self.settings.window.allowed_lateness();
+            if t.0.saturating_add(lateness.as_millis() as u64) < watermark.0 {
+                let detail = if lateness.is_zero() {
+                    format!("event time {t} is behind the partition's watermark {watermark}")
+                } else {
+                    format!(
+                        "event time {t} is behind the partition's watermark {watermark} by more than the allowed lateness {}",
+                        crate::human::duration(lateness)
+                    )
+                };
+                self.reject(position, Rejection::new(RejectKind::Late, detail), raw());
+                return;
+            }
+            self.counts.late_accepted += 1;
         }
         let max_seen_before = self.clock.max_seen();
         self.clock.observe(t);
+        if self.settings.window.count().is_some() {
+            self.count_record(record);
+            return;
+        }
         let pane = self.settings.window.pane(t);
         if self
             .committed_below
@@ -122,6 +143,32 @@ impl Accept<'_> {
         if let (true, Some(progress)) = (used, self.progress.as_deref_mut()) {
             progress.note(pane, position.offset, max_seen_before);
         }
+    }
+
+    /// A record for count windows: passed on whole. Nothing is noted for resuming, and nothing
+    /// skipped after a restart: partitions replay from their start (`delivery::progress`).
+    fn count_record(&mut self, record: &Record<'_>) {
+        self.counts.accepted += 1;
+        let t = record.time();
+        let partial = match record {
+            Record::Tick(tick) => Partial::TickRecord {
+                symbol: tick.symbol.to_string(),
+                record: TickRecord {
+                    t,
+                    price: tick.price,
+                    volume: tick.volume,
+                },
+            },
+            Record::Reading(r) if self.settings.filter.keeps(r.value) => Partial::ReadingRecord {
+                category: r.category.to_string(),
+                record: ReadingRecord { t, value: r.value },
+            },
+            Record::Reading(_) => {
+                self.counts.filtered += 1;
+                return;
+            }
+        };
+        self.combiner.add_record(partial);
     }
 
     fn reject(&mut self, position: Position, rejection: Rejection, raw: String) {

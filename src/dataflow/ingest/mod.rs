@@ -361,6 +361,7 @@ impl Ingest {
         m.accepted.fetch_add(c.accepted, Relaxed);
         m.filtered.fetch_add(c.filtered, Relaxed);
         m.skipped.fetch_add(c.skipped, Relaxed);
+        m.late_accepted.fetch_add(c.late_accepted, Relaxed);
         for kind in RejectKind::ALL {
             if c.rejects[kind as usize] > 0 {
                 m.add_rejects(kind, c.rejects[kind as usize]);

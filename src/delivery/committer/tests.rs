@@ -127,6 +127,7 @@ fn tick(symbol: &str, end_secs: u64) -> WindowRow {
         start: EventTime(end_secs.saturating_sub(2) * 1000),
         end: EventTime(end_secs * 1000),
         agg: TickAgg::of(10.0, 1),
+        revision: None,
     }
 }
 

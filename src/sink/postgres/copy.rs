@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
-use super::schema::{wire_type, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, SYMBOL_COLUMNS};
+use super::schema::{
+    wire_type, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, REVISION, SYMBOL_COLUMNS,
+};
 use crate::event::EventTime;
 use crate::row::{RejectRow, WindowRow};
 
@@ -46,6 +48,10 @@ pub fn staging_ddl(t: &Tables) -> String {
 }
 
 /// Folds `stage` into `table`, replacing rows with the same `key`.
+///
+/// A row whose values change gets the greater of its new revision and the stored one + 1, so
+/// the stored revision only goes up, also when a restart emits a window again from revision 0;
+/// a row written again with the same values (a retried commit, a replay) keeps its revision.
 pub fn upsert(
     t: &Tables,
     table: &str,
@@ -54,14 +60,34 @@ pub fn upsert(
     key: &[&str],
 ) -> String {
     let cols = names(columns);
-    let updates: Vec<String> = columns
+    let values: Vec<&str> = columns
         .iter()
-        .filter(|(c, _)| !key.contains(c))
-        .map(|(c, _)| format!("\"{c}\" = EXCLUDED.\"{c}\""))
+        .map(|(c, _)| *c)
+        .filter(|c| !key.contains(c) && *c != REVISION)
         .collect();
+    let mut updates: Vec<String> = values
+        .iter()
+        .map(|c| format!("\"{c}\" = EXCLUDED.\"{c}\""))
+        .collect();
+    if columns.iter().any(|(c, _)| *c == REVISION) {
+        let old = values
+            .iter()
+            .map(|c| format!("t.\"{c}\""))
+            .collect::<Vec<_>>();
+        let new = values
+            .iter()
+            .map(|c| format!("EXCLUDED.\"{c}\""))
+            .collect::<Vec<_>>();
+        updates.push(format!(
+            "\"{REVISION}\" = CASE WHEN ({}) IS NOT DISTINCT FROM ({}) THEN t.\"{REVISION}\" \
+             ELSE GREATEST(EXCLUDED.\"{REVISION}\", t.\"{REVISION}\" + 1) END",
+            old.join(", "),
+            new.join(", ")
+        ));
+    }
     let key: Vec<String> = key.iter().map(|k| format!("\"{k}\"")).collect();
     format!(
-        "INSERT INTO {} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({}) DO UPDATE SET {}",
+        "INSERT INTO {} AS t ({cols}) SELECT {cols} FROM {stage} ON CONFLICT ({}) DO UPDATE SET {}",
         t.qualified(table),
         key.join(", "),
         updates.join(", ")
@@ -75,6 +101,12 @@ pub fn insert_rejects(t: &Tables) -> String {
         "INSERT INTO {} ({cols}) SELECT {cols} FROM {STAGE_REJECTS} ON CONFLICT DO NOTHING",
         t.qualified(&t.rejects)
     )
+}
+
+/// The `revision` column: 0 when windows take no corrections.
+fn revision(row: &WindowRow) -> i32 {
+    row.revision()
+        .map_or(0, |r| i32::try_from(r.number).unwrap_or(i32::MAX))
 }
 
 fn time(t: EventTime) -> SystemTime {
@@ -117,6 +149,7 @@ pub fn copy_symbols(
             start,
             end,
             agg,
+            ..
         } => w.write(&[
             symbol,
             &time(*start),
@@ -127,6 +160,7 @@ pub fn copy_symbols(
             &agg.vwap(),
             &(agg.ticks as i64),
             &(agg.volume as i64),
+            &revision(row),
         ]),
         WindowRow::CategoryMean { .. } => Ok(()),
     })
@@ -144,12 +178,14 @@ pub fn copy_categories(
             start,
             end,
             agg,
+            ..
         } => w.write(&[
             category,
             &time(*start),
             &time(*end),
             &agg.mean(),
             &(agg.readings as i64),
+            &revision(row),
         ]),
         WindowRow::SymbolAverage { .. } => Ok(()),
     })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use postgres::GenericClient;
 
-use super::schema::{check_shape, definitions, ShapeError, Tables};
+use super::schema::{check_shape, definitions, ShapeError, Tables, REVISION};
 use super::{connect, PgError, Target};
 
 /// What `tickflow check` says of a PostgreSQL target: `Ok` with what it found, or `Err` with
@@ -119,7 +119,15 @@ fn look(client: &mut impl GenericClient, target: &Target, t: &Tables) -> Result<
     }
     for def in &present {
         let key: Vec<String> = def.key.iter().map(|k| format!("\"{k}\"")).collect();
-        match check_shape(client, t, def.name, def.columns, &key) {
+        // `run` adds a missing revision column itself (tables of older versions), so its
+        // absence is no fault.
+        let columns: Vec<_> = def
+            .columns
+            .iter()
+            .filter(|(c, _)| *c != REVISION)
+            .copied()
+            .collect();
+        match check_shape(client, t, def.name, &columns, &key) {
             Ok(()) => {}
             Err(ShapeError::Wrong(problems)) => found.problems.push(format!(
                 "table {} has the wrong shape: {problems}; drop or rename it, or configure other table names in the spec's [postgres] section",

@@ -78,7 +78,14 @@ impl Tables {
 /// A column and its type as `information_schema` spells it.
 type Column = (&'static str, &'static str);
 
-pub const SYMBOL_COLUMNS: [Column; 9] = [
+/// Which emission of its window a row is (see [`REVISION_DDL`]); the last result column.
+pub const REVISION: &str = "revision";
+
+/// The revision column as it is created, or added to a table an earlier version created:
+/// rows written without corrections stay at 0.
+const REVISION_DDL: &str = "\"revision\" int4 NOT NULL DEFAULT 0";
+
+pub const SYMBOL_COLUMNS: [Column; 10] = [
     ("symbol", "text"),
     ("window_start", "timestamp with time zone"),
     ("window_end", "timestamp with time zone"),
@@ -88,14 +95,16 @@ pub const SYMBOL_COLUMNS: [Column; 9] = [
     ("vwap", "double precision"),
     ("ticks", "bigint"),
     ("volume", "bigint"),
+    (REVISION, "integer"),
 ];
 
-pub const CATEGORY_COLUMNS: [Column; 5] = [
+pub const CATEGORY_COLUMNS: [Column; 6] = [
     ("category", "text"),
     ("window_start", "timestamp with time zone"),
     ("window_end", "timestamp with time zone"),
     ("mean_value", "double precision"),
     ("readings", "bigint"),
+    (REVISION, "integer"),
 ];
 
 pub const REJECT_COLUMNS: [Column; 9] = [
@@ -239,6 +248,9 @@ fn ensure_locked(
         let cols: Vec<String> = columns
             .iter()
             .map(|(c, ty)| {
+                if *c == REVISION {
+                    return REVISION_DDL.to_string();
+                }
                 let null = if nullable.contains(c) {
                     ""
                 } else {
@@ -266,6 +278,9 @@ fn ensure_locked(
         client
             .batch_execute(&ddl)
             .map_err(|e| PgError::statement(&ddl, e))?;
+        if columns.iter().any(|(c, _)| *c == REVISION) {
+            add_revision(client, t, name)?;
+        }
         check_shape(client, t, name, columns, &key).map_err(|e| e.into_error(t, name))?;
     }
     Ok(created)
@@ -287,6 +302,31 @@ impl ShapeError {
             ShapeError::Failed(e) => e,
         }
     }
+}
+
+/// Adds the revision column to a result table an earlier version created without it.
+fn add_revision(
+    client: &mut postgres::Transaction<'_>,
+    t: &Tables,
+    name: &str,
+) -> Result<(), PgError> {
+    let sql = "SELECT NOT EXISTS (SELECT FROM information_schema.columns \
+               WHERE table_schema = $1 AND table_name = $2 AND column_name = $3)";
+    let missing: bool = client
+        .query_one(sql, &[&t.schema, &name, &REVISION])
+        .map_err(|e| PgError::statement(sql, e))?
+        .get(0);
+    if missing {
+        let ddl = format!(
+            "ALTER TABLE {} ADD COLUMN {REVISION_DDL}",
+            t.qualified(name)
+        );
+        client
+            .batch_execute(&ddl)
+            .map_err(|e| PgError::statement(&ddl, e))?;
+        tracing::info!(table = %t.qualified(name), "added the revision column");
+    }
+    Ok(())
 }
 
 /// An existing table must have every column with the right type and a unique key on `key`.

@@ -220,15 +220,23 @@ fn copy_failed((sql, e): super::copy::CopyError) -> PgError {
     PgError::statement(&sql, e)
 }
 
-/// Result rows: copied straight into their tables, or (`direct` false) staged and upserted.
+/// Result rows: copied straight into their tables, or (`direct` false, or when windows take
+/// corrections) staged and upserted, each window's latest revision only.
 fn write_rows(
     tx: &mut postgres::Transaction<'_>,
     t: &Tables,
     rows: &[WindowRow],
     direct: bool,
 ) -> Result<(), PgError> {
+    let revised = rows.iter().any(|r| r.revision().is_some());
+    let direct = direct && !revised;
+    let rows = if revised {
+        latest_revisions(rows)
+    } else {
+        rows.iter().collect()
+    };
     let (symbols, categories): (Vec<&WindowRow>, Vec<&WindowRow>) = rows
-        .iter()
+        .into_iter()
         .partition(|r| matches!(r, WindowRow::SymbolAverage { .. }));
     if !symbols.is_empty() {
         if direct {
@@ -260,6 +268,28 @@ fn write_rows(
         }
     }
     Ok(())
+}
+
+/// The latest revision of each window among `rows`: one upsert may not touch a row twice.
+fn latest_revisions(rows: &[WindowRow]) -> Vec<&WindowRow> {
+    let mut latest: std::collections::HashMap<(&str, &str, EventTime), &WindowRow> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let key = match row {
+            WindowRow::SymbolAverage { symbol, end, .. } => (row.kind(), symbol.as_str(), *end),
+            WindowRow::CategoryMean { category, end, .. } => (row.kind(), category.as_str(), *end),
+        };
+        let newer = |r: &WindowRow| r.revision().map(|r| (r.sent_at, r.number));
+        latest
+            .entry(key)
+            .and_modify(|kept| {
+                if newer(row) >= newer(kept) {
+                    *kept = row;
+                }
+            })
+            .or_insert(row);
+    }
+    latest.into_values().collect()
 }
 
 /// Every partition's resume point, and this process's own row with its committed frontier.

@@ -242,7 +242,8 @@ impl Store for RedisStore {
             let hash = keys.row(row);
             invocation.key(&hash).key(format!("{hash}:history"));
             let fields = crate::sink::fields(row);
-            invocation.arg(row.end().0).arg(fields.len());
+            let revision = row.revision().map_or(-1, |r| i64::from(r.number));
+            invocation.arg(row.end().0).arg(revision).arg(fields.len());
             for (name, value) in fields {
                 invocation.arg(name).arg(value);
             }

@@ -35,6 +35,7 @@ fn rows_are_keyed_by_symbol_or_category() {
         start: EventTime(0),
         end: EventTime(1000),
         agg: crate::window::ReadingAgg::of(1.0),
+        revision: None,
     };
     assert_eq!(key_of(&row), "B");
 }
