@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::kafka::{PreparedKafka, WorkerKafka};
+use super::layout::{FileCut, SavedCut};
 use super::socket::{self, SocketConfig};
 use super::{
     Discover, FileSplit, Generator, GeneratorSpec, Listener, Opened, Partition, SourceConfig,
@@ -15,9 +16,9 @@ use super::{
 /// One source, ready for workers to open.
 enum Ready {
     Generator(GeneratorSpec),
-    /// An absolute path, so the partition is named the same from any working directory, and
-    /// that name.
-    File(PathBuf, String),
+    /// An absolute path, so the partition is named the same from any working directory, that
+    /// name, and where its splits lie.
+    File(PathBuf, String, FileCut),
     Stdin,
     Kafka(PreparedKafka),
     Socket(SocketConfig),
@@ -53,9 +54,9 @@ pub fn prepare(
             SourceConfig::Generator(spec) => Ready::Generator(spec.clone()),
             SourceConfig::Stdin => Ready::Stdin,
             SourceConfig::File(path) => {
-                let absolute = FileSplit::prepare(path)?;
+                let (absolute, len) = FileSplit::prepare(path)?;
                 let name = SourceConfig::File(absolute.clone()).to_string();
-                Ready::File(absolute, name)
+                Ready::File(absolute, name, FileCut::fresh(len))
             }
             SourceConfig::Kafka(k) => Ready::Kafka(PreparedKafka::prepare(k, stop.clone())?),
             SourceConfig::Socket(s) => Ready::Socket(s.clone()),
@@ -117,14 +118,18 @@ impl PreparedSources {
                         parts.push(Box::new(g));
                     }
                 }
-                Ready::File(path, name) => parts.push(Box::new(FileSplit::open(
-                    path,
-                    name.clone(),
-                    worker,
-                    workers,
-                    max_line_bytes,
-                    resume_at(name, worker),
-                )?)),
+                Ready::File(path, name, cut) => {
+                    // Any worker count can take any split: by index, round the workers.
+                    for index in (worker..cut.splits()).step_by(workers) {
+                        parts.push(Box::new(FileSplit::open(
+                            path,
+                            name.clone(),
+                            (index, cut.split_bytes),
+                            max_line_bytes,
+                            resume_at(name, index),
+                        )?));
+                    }
+                }
                 Ready::Stdin if worker == 0 => {
                     parts.push(Box::new(Stdin::spawn(max_line_bytes, wake.clone())))
                 }
@@ -154,6 +159,21 @@ impl PreparedSources {
             max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
             stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Cuts each file as its saved progress says (`saved(source)`), so a restart reads the
+    /// same splits whatever its worker count; refuses a file that changed in a way the saved
+    /// progress cannot follow (see `layout.rs`).
+    pub fn resume_files(
+        &mut self,
+        saved: impl Fn(&str) -> Option<SavedCut>,
+    ) -> Result<(), SourceError> {
+        for ready in &mut self.ready {
+            if let Ready::File(path, name, cut) = ready {
+                *cut = cut.resume(&path.display().to_string(), saved(name))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether every source can be read again from a saved position (files, Kafka), so that
