@@ -464,6 +464,77 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
     );
 }
 
+/// Killed at -w 2, finished as `--local-cluster 2 -w 1`: progress is kept per topic
+/// partition, so the two processes take it over, and the tables equal an uninterrupted run.
+#[test]
+fn a_kafka_pipeline_killed_at_two_workers_finishes_as_a_cluster() {
+    let Some((broker, py)) = broker_with_client() else {
+        return;
+    };
+    let Some(mut pg) = pg() else { return };
+    let (clean, killed) = (
+        fresh_schema(&mut pg, "krsclean"),
+        fresh_schema(&mut pg, "krskilled"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = busy_input(dir.path(), 200_000, 2_000);
+    // Resuming seeks to saved offsets: make them batch boundaries, which tansu needs.
+    let topic = topic_from(&py, &broker, "rescale", 4, &input, true);
+    let source = format!("kafka://{broker}/{topic}");
+    let run = |schema: &str, extra: &[&str]| {
+        let mut c = tickflow();
+        c.args(["run", "--source", &source, "--sink", &pg_url()])
+            .args(["--pg-schema", schema, "--pipeline", "krescale"])
+            .args(["--exit-at-end", "--quiet"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let finish = |schema: &str, extra: &[&str]| {
+        let out = run(schema, extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{extra:?}: {stderr}");
+    };
+    finish(&clean, &["-w", "1"]);
+    assert!(count(&mut pg, &clean, "symbol_averages") > 50_000);
+    let committed = |pg: &mut postgres::Client| -> i64 {
+        let sql = format!(
+            "SELECT committed_below_ms FROM {killed}.tickflow_progress WHERE partition = -1"
+        );
+        pg.query_opt(&sql, &[])
+            .ok()
+            .flatten()
+            .map_or(0, |r| r.get(0))
+    };
+    let mut child = KillOnDrop(
+        run(&killed, &["-w", "2", "--pg-commit-interval", "20ms"])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while committed(&mut pg) == 0
+        && child.0.try_wait().unwrap().is_none()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(60));
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let at = committed(&mut pg);
+    assert!(at > 0 && at < i64::MAX, "killed between commits: {at}");
+    finish(&killed, &["--local-cluster", "2", "-w", "1"]);
+    assert_same_results(&mut pg, &clean, &killed);
+    assert!(assert_same_rejects(&mut pg, &clean, &killed) > 1000);
+    // The progress now belongs to a cluster of two: one row per process, each saying so.
+    let sql = format!(
+        "SELECT count(*) FROM {killed}.tickflow_progress \
+         WHERE source = '' AND partition < 0 AND resume_offset = 2"
+    );
+    assert_eq!(pg.query_one(&sql, &[]).unwrap().get::<_, i64>(0), 2);
+}
+
 /// The broker stops answering mid-run (frozen with SIGSTOP, as a hung or partitioned broker
 /// looks to clients) and comes back: the run completes with nothing lost or doubled.
 #[test]
