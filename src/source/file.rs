@@ -3,7 +3,9 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::line_index::LineIndex;
 use super::{Item, LineSplitter, Partition, Piece, Poll, Position, SourceError};
 
 /// Bytes read per poll: large enough to amortise the call, small enough to keep polls short.
@@ -29,6 +31,8 @@ pub struct FileSplit {
     done: bool,
     /// Lines before `start`, counted on first need (only rejects need absolute line numbers).
     lines_before: Option<u64>,
+    /// Where those are counted, shared by the file's splits.
+    lines: Arc<LineIndex>,
     /// The read error that ended the split early, until the reader takes it.
     failed: Option<SourceError>,
 }
@@ -56,7 +60,7 @@ impl FileSplit {
     /// Opens split `index` (of `split_bytes` each) of the file at `path`, at `resume` if given
     /// (the start of a line inside the split, saved by an earlier run).
     pub fn open(
-        path: &Path,
+        (path, lines): (&Path, &Arc<LineIndex>),
         source: String,
         (index, split_bytes): (usize, u64),
         max_line: usize,
@@ -109,27 +113,9 @@ impl FileSplit {
             buf: vec![0; CHUNK.min(end.saturating_sub(start).saturating_add(4096) as usize)],
             done: start >= end,
             lines_before: None,
+            lines: lines.clone(),
             failed: None,
         })
-    }
-
-    fn count_lines_before(&self) -> u64 {
-        let Ok(mut f) = File::open(&self.path) else {
-            return 0;
-        };
-        let (mut left, mut lines) = (self.start, 0u64);
-        let mut buf = vec![0u8; CHUNK];
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            match f.read(&mut buf[..want]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-                    left -= n as u64;
-                }
-            }
-        }
-        lines
     }
 }
 
@@ -201,10 +187,11 @@ impl Partition for FileSplit {
     }
 
     fn absolute_line(&mut self, position: Position) -> u64 {
-        if self.lines_before.is_none() {
-            self.lines_before = Some(self.count_lines_before());
-        }
-        self.lines_before.unwrap_or(0) + position.line
+        let start = self.start;
+        let before = *self
+            .lines_before
+            .get_or_insert_with(|| self.lines.lines_before(start));
+        before + position.line
     }
 }
 
@@ -228,11 +215,18 @@ mod tests {
         want.push("last-without-newline".into());
         f.flush().unwrap();
         let len = f.as_file().metadata().unwrap().len();
+        let lines = Arc::new(LineIndex::new(f.path().to_path_buf()));
         for split_bytes in [len, len / 2, len / 3 + 1, 97, 10, 1] {
             let mut got = Vec::new();
             for i in 0..split_count(len, split_bytes) {
-                let mut s =
-                    FileSplit::open(f.path(), "t".into(), (i, split_bytes), 1 << 20, None).unwrap();
+                let mut s = FileSplit::open(
+                    (f.path(), &lines),
+                    "t".into(),
+                    (i, split_bytes),
+                    1 << 20,
+                    None,
+                )
+                .unwrap();
                 let mut lines = Vec::new();
                 while s.poll(&mut |item| {
                     if let Item::Line(l, p) = item {
@@ -256,9 +250,15 @@ mod tests {
     fn a_read_error_is_kept_for_the_run() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), "x\n").unwrap();
-        let mut split =
-            FileSplit::open(dir.path(), "t".into(), (0, MIN_SPLIT_BYTES), 1 << 20, None)
-                .expect("opens");
+        let lines = Arc::new(LineIndex::new(dir.path().to_path_buf()));
+        let mut split = FileSplit::open(
+            (dir.path(), &lines),
+            "t".into(),
+            (0, MIN_SPLIT_BYTES),
+            1 << 20,
+            None,
+        )
+        .expect("opens");
         assert!(!split.done, "a directory with an entry has a size");
         assert_eq!(split.poll(&mut |_| {}), Poll::Done);
         let failure = split.failure().expect("the read error").to_string();

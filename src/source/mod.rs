@@ -16,6 +16,7 @@ mod file;
 mod generator;
 mod kafka;
 mod layout;
+mod line_index;
 mod lines;
 mod prepared;
 mod socket;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::kafka::{PreparedKafka, WorkerKafka};
 use super::layout::{FileCut, SavedCut};
+use super::line_index::LineIndex;
 use super::socket::{self, SocketConfig};
 use super::{
     Discover, FileSplit, Generator, GeneratorSpec, Listener, Opened, Partition, SourceConfig,
@@ -16,15 +17,25 @@ use super::{
 /// One source, ready for workers to open.
 enum Ready {
     Generator(GeneratorSpec),
-    /// An absolute path, so the partition is named the same from any working directory, that
-    /// name, and where its splits lie.
-    File(PathBuf, String, FileCut),
+    File(FileSource),
     Stdin,
     Kafka(PreparedKafka),
     Socket(SocketConfig),
     Listen(Arc<Listener>),
     /// Partitions a closure makes in each worker (see [`PreparedSources::from_partitions`]).
     Made(MakePartitions),
+}
+
+/// A file, ready for workers to take its splits.
+struct FileSource {
+    /// Absolute, so the partitions are named the same from any working directory.
+    path: PathBuf,
+    /// That name (`file:/abs/path`).
+    name: String,
+    /// Where its splits lie.
+    cut: FileCut,
+    /// Line numbers of split starts, shared by the splits of this process.
+    lines: Arc<LineIndex>,
 }
 
 /// Makes the partitions of `(worker, workers)`.
@@ -54,9 +65,13 @@ pub fn prepare(
             SourceConfig::Generator(spec) => Ready::Generator(spec.clone()),
             SourceConfig::Stdin => Ready::Stdin,
             SourceConfig::File(path) => {
-                let (absolute, len) = FileSplit::prepare(path)?;
-                let name = SourceConfig::File(absolute.clone()).to_string();
-                Ready::File(absolute, name, FileCut::fresh(len))
+                let (path, len) = FileSplit::prepare(path)?;
+                Ready::File(FileSource {
+                    name: SourceConfig::File(path.clone()).to_string(),
+                    cut: FileCut::fresh(len),
+                    lines: Arc::new(LineIndex::new(path.clone())),
+                    path,
+                })
             }
             SourceConfig::Kafka(k) => Ready::Kafka(PreparedKafka::prepare(k, stop.clone())?),
             SourceConfig::Socket(s) => Ready::Socket(s.clone()),
@@ -118,15 +133,15 @@ impl PreparedSources {
                         parts.push(Box::new(g));
                     }
                 }
-                Ready::File(path, name, cut) => {
+                Ready::File(f) => {
                     // Any worker count can take any split: by index, round the workers.
-                    for index in (worker..cut.splits()).step_by(workers) {
+                    for index in (worker..f.cut.splits()).step_by(workers) {
                         parts.push(Box::new(FileSplit::open(
-                            path,
-                            name.clone(),
-                            (index, cut.split_bytes),
+                            (&f.path, &f.lines),
+                            f.name.clone(),
+                            (index, f.cut.split_bytes),
                             max_line_bytes,
-                            resume_at(name, index),
+                            resume_at(&f.name, index),
                         )?));
                     }
                 }
@@ -169,8 +184,10 @@ impl PreparedSources {
         saved: impl Fn(&str) -> Option<SavedCut>,
     ) -> Result<(), SourceError> {
         for ready in &mut self.ready {
-            if let Ready::File(path, name, cut) = ready {
-                *cut = cut.resume(&path.display().to_string(), saved(name))?;
+            if let Ready::File(f) = ready {
+                f.cut = f
+                    .cut
+                    .resume(&f.path.display().to_string(), saved(&f.name))?;
             }
         }
         Ok(())
