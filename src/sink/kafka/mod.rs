@@ -46,7 +46,7 @@ pub enum KafkaSinkError {
     },
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
-    #[error("pipeline {pipeline:?} saved its progress in {topic:?} from a cluster of {saved} processes, this run has {now}; the Kafka sink keeps progress per process and cannot change their number (any -w can): run with {saved} processes, or pass --restart")]
+    #[error("pipeline {pipeline:?} saved its progress in {topic:?} from {saved} process(es), this run has {now}; the Kafka sink keeps progress per process and cannot change their number (the worker count can change): run with {saved} process(es), or pass --restart")]
     Reshape {
         pipeline: String,
         topic: String,
