@@ -10,6 +10,10 @@ use super::{Item, LineSplitter, Partition, Piece, Poll, Position, SourceError};
 
 /// Bytes read per poll: large enough to amortise the call, small enough to keep polls short.
 const CHUNK: usize = 256 * 1024;
+/// Bytes of a split's first read: enough to learn its watermark. A worker's splits all make a
+/// first read, then wait while those behind them in event time are read, so their buffers stay
+/// this small until their turn comes.
+const FIRST_CHUNK: usize = 16 * 1024;
 
 /// The lines that start inside one byte range of a file.
 ///
@@ -27,7 +31,10 @@ pub struct FileSplit {
     /// The size splits were cut at (saved with the progress).
     split_bytes: u64,
     splitter: LineSplitter,
+    /// Read buffer: [`FIRST_CHUNK`] at first, then up to [`CHUNK`]; freed at the end.
     buf: Vec<u8>,
+    /// What the buffer grows to (less than [`CHUNK`] for a small split).
+    chunk: usize,
     done: bool,
     /// Lines before `start`, counted on first need (only rejects need absolute line numbers).
     lines_before: Option<u64>,
@@ -109,8 +116,9 @@ impl FileSplit {
             end,
             split_bytes,
             splitter: LineSplitter::new(max_line, start),
-            // A small split needs no large buffer (a fresh pipeline may open dozens).
-            buf: vec![0; CHUNK.min(end.saturating_sub(start).saturating_add(4096) as usize)],
+            buf: vec![0; FIRST_CHUNK],
+            // A small split needs no large buffer.
+            chunk: CHUNK.min(end.saturating_sub(start).saturating_add(4096) as usize),
             done: start >= end,
             lines_before: None,
             lines: lines.clone(),
@@ -168,8 +176,12 @@ impl Partition for FileSplit {
             }
         }
         if self.done {
+            self.buf = Vec::new();
             Poll::Done
         } else {
+            if self.buf.len() < self.chunk {
+                self.buf.resize(self.chunk, 0);
+            }
             Poll::Ready
         }
     }
