@@ -270,18 +270,18 @@ fn a_file_that_changed_between_runs_is_continued_or_refused() {
     run_to_end(&input, &grown, &["-w", "3"]);
     assert_same_results(&mut client, &clean, &grown);
 
-    // Finished: appending more is refused, and so is a truncated file.
+    // Finished: appending a split's worth more is refused, and so is a truncated file.
     std::fs::OpenOptions::new()
         .append(true)
         .open(&input)
         .unwrap()
-        .write_all(&more)
+        .write_all(&more.repeat(8))
         .unwrap();
     let out = pg_run(&input, &grown, &["-w", "1"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("grew from") && stderr.contains("--restart"),
+        stderr.contains("grew to") && stderr.contains("--restart"),
         "{stderr}"
     );
     std::fs::write(&input, &first[..first.len() / 2]).unwrap();

@@ -197,11 +197,13 @@ pub fn prepare(
     if let Some(r) = restart.as_ref().filter(|_| exactly_once) {
         // Files are cut as their first run cut them, whatever the worker count now.
         sources.resume_files(|source| {
-            r.saved_cut(source).map(|(split_bytes, read_to)| SavedCut {
-                split_bytes,
-                read_to,
-                finished: r.committed_below >= END,
-            })
+            r.saved_cut(source)
+                .map(|(split_bytes, read_to, splits)| SavedCut {
+                    split_bytes,
+                    read_to,
+                    splits,
+                    finished: r.committed_below >= END,
+                })
         })?;
     }
     let first_worker = workers * process;

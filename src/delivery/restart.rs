@@ -142,17 +142,14 @@ impl Restart {
         self.partitions.get(&(source.to_string(), index)).copied()
     }
 
-    /// The saved split size of `source` and the furthest offset any of its splits was read to.
-    pub fn saved_cut(&self, source: &str) -> Option<(u64, u64)> {
+    /// The saved split size of `source`, the furthest resume offset of any of its splits (it
+    /// was read at least that far) and how many splits it had (the highest saved index + 1).
+    pub fn saved_cut(&self, source: &str) -> Option<(u64, u64, usize)> {
         let split_bytes = *self.split_bytes.get(source)?;
-        let read_to = self
-            .partitions
-            .iter()
-            .filter(|((s, _), _)| s == source)
-            .map(|(_, r)| r.offset)
-            .max()
-            .unwrap_or(0);
-        Some((split_bytes, read_to))
+        let saved = self.partitions.iter().filter(|((s, _), _)| s == source);
+        let read_to = saved.clone().map(|(_, r)| r.offset).max().unwrap_or(0);
+        let splits = saved.map(|((_, i), _)| i + 1).max().unwrap_or(0);
+        Some((split_bytes, read_to, splits))
     }
 
     /// Whether the process rows must be rewritten for a cluster of `processes`.
@@ -205,7 +202,7 @@ mod tests {
         assert_eq!(r.resume("file:/a", 0).map(|r| r.offset), Some(100));
         assert_eq!(r.resume("kafka://b/t", 3).map(|r| r.offset), Some(7));
         assert_eq!(r.resume("kafka://b/t", 0), None);
-        assert_eq!(r.saved_cut("file:/a"), Some((1 << 16, 100)));
+        assert_eq!(r.saved_cut("file:/a"), Some((1 << 16, 100, 1)));
         assert_eq!(r.saved_cut("kafka://b/t"), None);
         assert!(!r.reshapes(2));
     }

@@ -10,8 +10,8 @@
 //!    ([`FileCut::resume`]) and cuts the file the same way, whatever `-w` and `-n` are now.
 //! 3. A file that grew while the pipeline was stopped gets more splits: the lines appended are
 //!    read as well. A file shorter than what was already read was truncated or replaced, and a
-//!    file that grew after the pipeline read it to its end (every window emitted) cannot add to
-//!    those windows: both are refused, with `--restart` as the way out.
+//!    file that grew into new splits after the pipeline read it to its end (every window
+//!    emitted) cannot add to those windows: both are refused, with `--restart` as the way out.
 
 /// Splits a fresh pipeline cuts a file into (about): enough for any sensible worker count, few
 /// enough that each stays large.
@@ -44,8 +44,11 @@ pub fn split_count(len: u64, split_bytes: u64) -> usize {
 pub struct SavedCut {
     /// The split size saved with its progress.
     pub split_bytes: u64,
-    /// The furthest resume offset saved for any of its splits: how far it was read.
+    /// The furthest resume offset saved for any of its splits: it was read at least that far
+    /// (a resume point may lie behind what was read, so this is no end of what was read).
     pub read_to: u64,
+    /// How many splits it had (the highest index saved + 1).
+    pub splits: usize,
     /// The pipeline read all of its input and emitted every window.
     pub finished: bool,
 }
@@ -59,7 +62,7 @@ pub enum CutError {
         len: u64,
         read_to: u64,
     },
-    #[error("{path} grew from {read_to} to {len} bytes after the pipeline read it to its end and emitted every window; the appended lines cannot join those windows: pass --restart to recompute from the start, or run them under another --pipeline name")]
+    #[error("{path} grew to {len} bytes (from at most {read_to} read) after the pipeline read it to its end and emitted every window; the appended lines cannot join those windows: pass --restart to recompute from the start, or run them under another --pipeline name")]
     GrewAfterEnd {
         path: String,
         len: u64,
@@ -100,13 +103,16 @@ impl FileCut {
         if len < read_to {
             return Err(CutError::Shrunk { path, len, read_to });
         }
-        if saved.finished && len > read_to {
-            return Err(CutError::GrewAfterEnd { path, len, read_to });
-        }
-        Ok(FileCut {
+        let cut = FileCut {
             len,
             split_bytes: saved.split_bytes,
-        })
+        };
+        // Lines appended into the last split read are not told apart from it (its resume point
+        // may lie before its end); lines that make a new split are.
+        if saved.finished && cut.splits() > saved.splits {
+            return Err(CutError::GrewAfterEnd { path, len, read_to });
+        }
+        Ok(cut)
     }
 
     /// How many splits the file has now (more than at the first run if it grew).
@@ -143,6 +149,7 @@ mod tests {
             Some(SavedCut {
                 split_bytes,
                 read_to,
+                splits: split_count(read_to, split_bytes),
                 finished,
             })
         };
@@ -159,9 +166,14 @@ mod tests {
             Err(CutError::Shrunk { .. })
         ));
         assert!(matches!(
-            now.resume("f", saved(MIN_SPLIT_BYTES, 999_999, true)),
+            now.resume("f", saved(MIN_SPLIT_BYTES, 900_000, true)),
             Err(CutError::GrewAfterEnd { .. })
         ));
+        assert!(
+            now.resume("f", saved(MIN_SPLIT_BYTES, 999_999, true))
+                .is_ok(),
+            "within the last split: not told apart"
+        );
         assert!(matches!(
             now.resume("f", saved(4, 10, false)),
             Err(CutError::Legacy { .. })
