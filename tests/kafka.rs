@@ -464,6 +464,86 @@ fn kill_9_and_restart_from_kafka_equals_an_uninterrupted_run() {
     );
 }
 
+/// Killed at -w 2, finished as `--local-cluster 2 -w 1`: progress is kept per topic
+/// partition, so the two processes take it over, and the tables equal an uninterrupted run.
+#[test]
+fn a_kafka_pipeline_killed_at_two_workers_finishes_as_a_cluster() {
+    let Some((broker, py)) = broker_with_client() else {
+        return;
+    };
+    let Some(mut pg) = pg() else { return };
+    let (clean, killed) = (
+        fresh_schema(&mut pg, "krsclean"),
+        fresh_schema(&mut pg, "krskilled"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = busy_input(dir.path(), 200_000, 2_000);
+    // Resuming seeks to saved offsets: make them batch boundaries, which tansu needs.
+    let topic = topic_from(&py, &broker, "rescale", 4, &input, true);
+    let source = format!("kafka://{broker}/{topic}");
+    let run = |schema: &str, extra: &[&str]| {
+        let mut c = tickflow();
+        c.args(["run", "--source", &source, "--sink", &pg_url()])
+            .args(["--pg-schema", schema, "--pipeline", "krescale"])
+            .args(["--exit-at-end", "--quiet"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let finish = |schema: &str, extra: &[&str]| {
+        let out = run(schema, extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{extra:?}: {stderr}");
+    };
+    finish(&clean, &["-w", "1"]);
+    assert!(count(&mut pg, &clean, "symbol_averages") > 50_000);
+    let committed = |pg: &mut postgres::Client| -> i64 {
+        let sql = format!(
+            "SELECT committed_below_ms FROM {killed}.tickflow_progress WHERE partition = -1"
+        );
+        pg.query_opt(&sql, &[])
+            .ok()
+            .flatten()
+            .map_or(0, |r| r.get(0))
+    };
+    let mut child = KillOnDrop(
+        run(&killed, &["-w", "2", "--pg-commit-interval", "20ms"])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while committed(&mut pg) == 0
+        && child.0.try_wait().unwrap().is_none()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(60));
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let at = committed(&mut pg);
+    assert!(at > 0 && at < i64::MAX, "killed between commits: {at}");
+    finish(&killed, &["--local-cluster", "2", "-w", "1"]);
+    assert_same_results(&mut pg, &clean, &killed);
+    assert!(assert_same_rejects(&mut pg, &clean, &killed) > 1000);
+    // The progress now belongs to a cluster of two: one row per process, each saying so; back
+    // to one process, there is nothing left to do and one row again.
+    let processes = |pg: &mut postgres::Client| -> Vec<(i32, i64)> {
+        let sql = format!(
+            "SELECT partition, resume_offset FROM {killed}.tickflow_progress \
+             WHERE source = '' AND partition < 0 ORDER BY 1 DESC"
+        );
+        let rows = pg.query(&sql, &[]).unwrap();
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    assert_eq!(processes(&mut pg), [(-1, 2), (-2, 2)]);
+    finish(&killed, &["-w", "1"]);
+    assert_eq!(processes(&mut pg), [(-1, 1)]);
+    assert_same_results(&mut pg, &clean, &killed);
+    assert_same_rejects(&mut pg, &clean, &killed);
+}
+
 /// The broker stops answering mid-run (frozen with SIGSTOP, as a hung or partitioned broker
 /// looks to clients) and comes back: the run completes with nothing lost or doubled.
 #[test]

@@ -410,6 +410,45 @@ fn a_value_too_large_is_a_clear_error_and_advances_nothing() {
     assert_eq!(expected, got, "nothing lost");
 }
 
+/// The Kafka sink keeps progress per process: another worker count goes on (nothing left to
+/// do), another number of processes is refused naming the saved one.
+#[test]
+fn another_number_of_processes_is_refused_but_not_of_workers() {
+    let Some((broker, py)) = broker_with_client() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(
+        dir.path(),
+        "in.jsonl",
+        &lines_of(&random_events(47, 5_000, 1_000, 0)),
+    );
+    let out = topic(&py, &broker, "resize-out", 1, false);
+    let progress = topic(&py, &broker, "resize-progress", 1, true);
+    let sink = format!("kafka://{broker}/{out}?progress_topic={progress}");
+    let run = |extra: &[&str]| {
+        let source = file_uri(&input);
+        let args = ["run", "--source", &source, "--sink", &sink, "--quiet"];
+        tickflow().args(args).args(extra).output().unwrap()
+    };
+    assert!(run(&["-w", "2"]).status.success());
+    let sent = consume(&py, &broker, &out).len();
+    assert!(sent > 100);
+    assert!(run(&["-w", "3"]).status.success());
+    assert_eq!(
+        consume(&py, &broker, &out).len(),
+        sent,
+        "nothing left to do"
+    );
+    let refused = run(&["--local-cluster", "2", "-w", "1"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("from 1 process(es), this run has 2"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn csv_and_two_progress_keeping_sinks_are_refused() {
     let run = |args: &[&str]| {

@@ -241,7 +241,10 @@ fn hashes_and_streams_equal_stdout_and_the_oracle() {
     assert!(stdout.keys().any(|k| k.0 == "category_mean"));
     let stored = dump(&mut c, &prefix);
     assert_holds(&stored, &stdout, 50);
-    let (want, late) = oracle(&events, 60_000, 1_000, 5_000, 90.0);
+    // Lateness is decided per file split: the oracle decides it per split too.
+    let mut splits = file_splits(&lines);
+    splits.remove(100);
+    let (want, late) = oracle_in_partitions(&events, &splits, 60_000, 1_000, 5_000, 90.0);
     assert_rows_close(&stdout, &want, 1e-9);
     // With history for every window, the streams alone are the whole result.
     let full = fresh_prefix(&mut c, "full");
@@ -340,6 +343,71 @@ fn kill_9_three_times_equals_an_uninterrupted_run() {
     for (key, stored) in &reference {
         assert_eq!(after.get(key), Some(stored), "{key}");
     }
+    let rejected = rejects(&mut c, &clean, "busy");
+    assert!(rejected.len() > 1_000);
+    assert_eq!(rejects(&mut c, &killed, "busy"), rejected);
+    delete_prefix(&mut c, &clean);
+    delete_prefix(&mut c, &killed);
+}
+
+/// Killed at -w 2, finished as `--local-cluster 2 -w 1`, run again at -w 3 (nothing left to
+/// do): hashes, streams and rejects equal an uninterrupted run at -w 1.
+#[test]
+fn a_rescaled_restart_equals_an_uninterrupted_run() {
+    let url = redis_url();
+    let Some(mut c) = connect(&url) else { return };
+    let (clean, killed) = (
+        fresh_prefix(&mut c, "rsclean"),
+        fresh_prefix(&mut c, "rskilled"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = busy_input(dir.path(), 200_000, 1_000);
+    let finish = |prefix: &str, workers: &[&str]| {
+        let out = tickflow()
+            .args(["run", "--source", &file_uri(&input), "--sink", &url])
+            .args(["--redis-prefix", prefix, "--pipeline", "busy"])
+            .args(workers)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{workers:?}: {stderr}");
+    };
+    finish(&clean, &["-w", "1"]);
+    let reference = dump(&mut c, &clean);
+    assert!(reference.len() > 1_000);
+    let child = tickflow()
+        .args(["run", "--source", &file_uri(&input), "--sink", &url])
+        .args(["--redis-prefix", &killed, "--pipeline", "busy", "-w", "2"])
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed(&mut c, &killed, "busy").is_none_or(|b| b == 0)
+        && child.0.try_wait().unwrap().is_none()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(40));
+    let _ = child.0.kill(); // SIGKILL
+    let _ = child.0.wait();
+    let at = committed(&mut c, &killed, "busy");
+    assert!(
+        at.is_some_and(|b| b > 0 && b < i64::MAX as u64),
+        "killed between commits: {at:?}"
+    );
+    finish(&killed, &["--local-cluster", "2", "-w", "1"]);
+    let progress: BTreeMap<String, String> = c.hgetall(format!("{killed}progress:busy")).unwrap();
+    let processes: Vec<&String> = progress
+        .keys()
+        .filter(|k| k.starts_with("process:"))
+        .collect();
+    assert_eq!(processes.len(), 2, "{processes:?}");
+    finish(&killed, &["-w", "3"]);
+    assert_eq!(dump(&mut c, &killed), reference);
     let rejected = rejects(&mut c, &clean, "busy");
     assert!(rejected.len() > 1_000);
     assert_eq!(rejects(&mut c, &killed, "busy"), rejected);

@@ -167,7 +167,8 @@ pub struct PipelineArgs {
     /// Where rejected and late records go (JSON lines); default stderr.
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<String>,
-    /// Worker threads.
+    /// Worker threads. A pipeline with saved progress may restart with another number, and
+    /// another number of processes: progress is kept per Kafka partition and file split.
     #[arg(short = 'w', long = "workers", value_name = "N")]
     pub workers: Option<usize>,
     /// Pipeline name, keying its progress in PostgreSQL (default: the spec's file name, or the

@@ -9,14 +9,14 @@ use super::gossip::WatermarkBoard;
 use super::{per_process, Cluster, IngestContext, IngestSettings, Resumption, RunControl};
 use super::{RunError, RunOptions};
 use crate::config::Pipeline;
-use crate::delivery::{AfterCommit, Place, ProgressBook, Restart};
+use crate::delivery::{AfterCommit, Place, ProgressBook, Restart, END};
 use crate::live::{Chart, HttpServer, LiveView};
 use crate::metrics::Metrics;
 use crate::sink::kafka::{KafkaSink, KafkaSinkOptions};
 use crate::sink::postgres::{PgSink, PgSinkOptions, Target};
 use crate::sink::redis::{RedisSink, RedisSinkOptions};
 use crate::sink::{RejectSink, Sink, SinkSpec, Sinks, TextSink};
-use crate::source::{GroupCommitter, KafkaConfig, SourceConfig};
+use crate::source::{GroupCommitter, KafkaConfig, SavedCut, SourceConfig};
 use crate::window::WindowSpec;
 
 /// Rows a PostgreSQL commit takes at most (a backlog is committed in slices of this size).
@@ -68,7 +68,6 @@ pub fn prepare(
         processes,
         local_workers: workers,
     };
-    let splits = place.splits();
     let metrics = Metrics::new(workers);
     // The endpoint is up before sources and sinks connect (brokers and databases may take
     // their time), so /healthz answers and /readyz says why it is not ready.
@@ -85,7 +84,7 @@ pub fn prepare(
         )?),
         _ => None,
     };
-    let sources = crate::source::prepare(
+    let mut sources = crate::source::prepare(
         &pipeline.sources,
         pipeline.max_line_bytes,
         workers,
@@ -209,6 +208,18 @@ pub fn prepare(
     }
     let exactly_once = durable && replayable;
     let resume_below = restart.as_ref().map(|r: &Restart| r.committed_below);
+    if let Some(r) = restart.as_ref().filter(|_| exactly_once) {
+        // Files are cut as their first run cut them, whatever the worker count now.
+        sources.resume_files(|source| {
+            r.saved_cut(source)
+                .map(|(split_bytes, read_to, splits)| SavedCut {
+                    split_bytes,
+                    read_to,
+                    splits,
+                    finished: r.committed_below >= END,
+                })
+        })?;
+    }
     let first_worker = workers * process;
     let sinks = Arc::new(Sinks::new(sinks));
     if let Some(view) = &live {
@@ -233,7 +244,7 @@ pub fn prepare(
         metrics,
         recent_rejects: live.as_ref().map(|v| v.recent_rejects.clone()),
         watermarks: Arc::new(WatermarkBoard::new(
-            splits,
+            workers * processes,
             first_worker..first_worker + workers,
         )),
         in_flight: Arc::new(AtomicI64::new(0)),
@@ -257,7 +268,10 @@ fn group_commit_hook(pipeline: &Pipeline) -> Option<AfterCommit> {
     let specs: Vec<KafkaConfig> = pipeline.kafka_sources().cloned().collect();
     let mut group = GroupCommitter::new(&specs)?;
     Some(Box::new(move |points| {
-        let offsets: Vec<_> = points.iter().map(|(k, r)| (k.clone(), r.offset)).collect();
+        let offsets: Vec<_> = points
+            .iter()
+            .map(|p| (p.key.clone(), p.resume.offset))
+            .collect();
         group.commit(&offsets);
     }))
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::progress::{PartitionKey, ProgressBook, Resume};
+use super::progress::{Point, ProgressBook};
 use super::store::{Batch, Store, END};
 use crate::retry::{retry, RetryError, RetryPolicy};
 use crate::row::{RejectRow, WindowRow};
@@ -43,7 +43,7 @@ pub enum ToCommitter {
 }
 
 /// Run after each durable commit with the resume points it saved.
-pub type AfterCommit = Box<dyn FnMut(&[(PartitionKey, Resume)]) + Send>;
+pub type AfterCommit = Box<dyn FnMut(&[Point]) + Send>;
 
 /// Messages queued between workers and the committer (each at most a few thousand rows):
 /// with a full queue, workers wait, and so do the sources.
@@ -97,7 +97,7 @@ pub enum DeliveryError {
         message: String,
     },
     #[error(transparent)]
-    Splits(#[from] super::restart::SplitsChanged),
+    Progress(#[from] super::restart::ProgressConflict),
     #[error("the committer of {0} stopped unexpectedly (a panic); see the log above")]
     Panicked(String),
 }
@@ -201,18 +201,20 @@ impl Delivery {
 }
 
 /// Reads where a restart begins (or, with `forget`, forgets it), retrying transient failures.
+/// Progress saved by a cluster of another size is rewritten for this one of `processes`
+/// before the run commits anything (see `restart.rs`).
 pub fn recover<S: Store>(
     store: &mut S,
     pipeline: &str,
     forget: bool,
     processes: usize,
-    splits: usize,
     patience: Duration,
 ) -> Result<Option<super::Restart>, DeliveryError> {
     let sink = store.describe();
+    let policy = || RetryPolicy::for_up_to(patience);
     if forget {
         retry(
-            RetryPolicy::for_up_to(patience),
+            policy(),
             || store.forget(),
             S::is_transient,
             |e, _| tracing::warn!(error = %e, "forgetting saved progress failed; retrying"),
@@ -221,15 +223,29 @@ pub fn recover<S: Store>(
         return Ok(None);
     }
     let saved = retry(
-        RetryPolicy::for_up_to(patience),
+        policy(),
         || store.saved(),
         S::is_transient,
         |e, _| tracing::warn!(error = %e, "reading saved progress failed; retrying"),
     )
-    .map_err(|e| DeliveryError::from_retry(sink, e))?;
-    Ok(super::Restart::from_saved(
-        pipeline, saved, processes, splits,
-    )?)
+    .map_err(|e| DeliveryError::from_retry(sink.clone(), e))?;
+    let restart = super::Restart::from_saved(pipeline, saved, processes)?;
+    if let Some(r) = restart.as_ref().filter(|r| r.reshapes(processes)) {
+        tracing::info!(
+            saved = r.saved_processes,
+            now = processes,
+            committed_below = r.committed_below,
+            "continuing progress saved by a cluster of another size"
+        );
+        retry(
+            policy(),
+            || store.reshape(processes, r.committed_below),
+            S::is_transient,
+            |e, _| tracing::warn!(error = %e, "rewriting saved progress failed; retrying"),
+        )
+        .map_err(|e| DeliveryError::from_retry(sink, e))?;
+    }
+    Ok(restart)
 }
 
 struct Committer<S: Store> {

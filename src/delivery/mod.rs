@@ -12,7 +12,8 @@
 //!    for lag monitoring only).
 //! 4. On restart, the store's saved progress becomes a [`Restart`] (`restart.rs`): sources seek
 //!    back to their resume points, skip records that fed only committed windows, and restore
-//!    their clocks so lateness is decided as before.
+//!    their clocks so lateness is decided as before. Progress is keyed by input partition, so
+//!    the restart may use any number of workers and processes.
 //!
 //! A sink that cannot commit atomically (Kafka without transactions) may still use the
 //! committer: it saves progress only after its rows are acknowledged, so a crash repeats rows,
@@ -29,6 +30,8 @@ pub use committer::{
     DeliveryStats, ToCommitter,
 };
 pub use place::Place;
-pub use progress::{all_windows_below, PartitionKey, PartitionProgress, ProgressBook, Resume};
-pub use restart::{Restart, Saved, SplitsChanged};
+pub use progress::{
+    all_windows_below, PartitionKey, PartitionProgress, Point, ProgressBook, Resume,
+};
+pub use restart::{ProgressConflict, Restart, Saved};
 pub use store::{Batch, Store, END};

@@ -10,10 +10,3 @@ pub struct Place {
     /// Worker threads of this process (each sends its own frontier).
     pub local_workers: usize,
 }
-
-impl Place {
-    /// Input splits over all processes: a file's partitions are byte ranges per worker.
-    pub fn splits(&self) -> usize {
-        self.local_workers * self.processes
-    }
-}

@@ -26,8 +26,19 @@ pub struct Resume {
     pub max_seen: Option<EventTime>,
 }
 
-/// A partition's name: its source as written, and its index within the source.
+/// A partition's name: its source as written, and its index within the source (a Kafka
+/// partition, a file's split), never a worker's.
 pub type PartitionKey = (String, usize);
+
+/// Where one partition resumes, as a commit saves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Point {
+    pub key: PartitionKey,
+    pub resume: Resume,
+    /// The size its source's splits were cut at (a file's; 0 for a Kafka partition): saved so
+    /// a restart with any worker count cuts the same splits.
+    pub split_bytes: u64,
+}
 
 /// One partition's progress, kept by the worker that reads it.
 #[derive(Clone, Debug)]
@@ -38,14 +49,18 @@ pub struct PartitionProgress {
     next: Resume,
     /// Where the partition was opened: count windows always resume here.
     start: Resume,
+    /// See [`Point::split_bytes`].
+    split_bytes: u64,
 }
 
 impl PartitionProgress {
-    pub fn new(start: Resume) -> Self {
+    /// A partition's progress from `start`; `split_bytes` as in [`Point::split_bytes`].
+    pub fn new(start: Resume, split_bytes: u64) -> Self {
         PartitionProgress {
             panes: BTreeMap::new(),
             next: start,
             start,
+            split_bytes,
         }
     }
 
@@ -118,13 +133,17 @@ impl ProgressBook {
     }
 
     /// Resume points of every partition for a commit of windows ending below `below`.
-    pub fn resume_points(&self, spec: &WindowSpec, below: u64) -> Vec<(PartitionKey, Resume)> {
+    pub fn resume_points(&self, spec: &WindowSpec, below: u64) -> Vec<Point> {
         let map = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         let mut points: Vec<_> = map
             .iter()
-            .map(|(k, p)| (k.clone(), p.resume_for(spec, below)))
+            .map(|(k, p)| Point {
+                key: k.clone(),
+                resume: p.resume_for(spec, below),
+                split_bytes: p.split_bytes,
+            })
             .collect();
-        points.sort_by(|a, b| a.0.cmp(&b.0));
+        points.sort_by(|a, b| a.key.cmp(&b.key));
         points
     }
 }
@@ -137,10 +156,13 @@ mod tests {
     #[test]
     fn resume_is_the_earliest_record_still_needed() {
         let spec = WindowSpec::new(Duration::from_secs(3), Duration::from_secs(1)).unwrap();
-        let mut p = PartitionProgress::new(Resume {
-            offset: 0,
-            max_seen: None,
-        });
+        let mut p = PartitionProgress::new(
+            Resume {
+                offset: 0,
+                max_seen: None,
+            },
+            0,
+        );
         // Records in panes 0, 2, 1 (disorder), at offsets 0, 10, 20.
         p.note(0, 0, None);
         p.note(2, 10, Some(EventTime(0)));

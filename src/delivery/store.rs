@@ -1,7 +1,7 @@
 //! What a sink must offer to take part in exactly-once delivery: an atomic commit of rows,
 //! rejects and progress, and a way to read that progress back.
 
-use super::progress::{PartitionKey, Resume};
+use super::progress::Point;
 use super::restart::Saved;
 use crate::row::{RejectRow, WindowRow};
 
@@ -16,7 +16,7 @@ pub struct Batch<'a> {
     /// Every reject read before the resume points below were taken.
     pub rejects: &'a [RejectRow],
     /// Where each input partition resumes once this commit is durable.
-    pub points: &'a [(PartitionKey, Resume)],
+    pub points: &'a [Point],
     /// This process has committed every window ending below this ([`END`]: all of them).
     pub below: u64,
 }
@@ -37,6 +37,12 @@ pub trait Store: Send {
 
     /// Forgets the pipeline's saved progress (`--restart`, or inputs that cannot be replayed).
     fn forget(&mut self) -> Result<(), Self::Error>;
+
+    /// Rewrites the process rows for a cluster of `processes`, in one atomic step: rows of
+    /// processes beyond it go, rows saved by a cluster of another size take `committed_below`
+    /// (the saved cluster's frontier), rows already saved by a cluster of this size stay (a
+    /// process of this run may have committed since). Running it again changes nothing.
+    fn reshape(&mut self, processes: usize, committed_below: u64) -> Result<(), Self::Error>;
 
     /// Makes `batch` durable, all of it or nothing.
     fn commit(&mut self, batch: &Batch<'_>) -> Result<(), Self::Error>;

@@ -1,18 +1,24 @@
-//! A byte range of a file: one partition of a file source.
+//! A byte range of a file: one partition of a file source (`layout.rs` says where they lie).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::line_index::LineIndex;
 use super::{Item, LineSplitter, Partition, Piece, Poll, Position, SourceError};
 
 /// Bytes read per poll: large enough to amortise the call, small enough to keep polls short.
 const CHUNK: usize = 256 * 1024;
+/// Bytes of a split's first read: enough to learn its watermark. A worker's splits all make a
+/// first read, then wait while those behind them in event time are read, so their buffers stay
+/// this small until their turn comes.
+const FIRST_CHUNK: usize = 16 * 1024;
 
 /// The lines that start inside one byte range of a file.
 ///
-/// A file of `n` bytes is cut into `splits` ranges; a line belongs to the range it starts in, so
-/// every line is read exactly once whatever the number of workers.
+/// A line belongs to the split it starts in, so every line is read exactly once whatever the
+/// number of workers.
 pub struct FileSplit {
     source: String,
     index: usize,
@@ -22,19 +28,26 @@ pub struct FileSplit {
     start: u64,
     /// Lines starting at or after this offset belong to the next split.
     end: u64,
+    /// The size splits were cut at (saved with the progress).
+    split_bytes: u64,
     splitter: LineSplitter,
+    /// Read buffer: [`FIRST_CHUNK`] at first, then up to [`CHUNK`]; freed at the end.
     buf: Vec<u8>,
+    /// What the buffer grows to (less than [`CHUNK`] for a small split).
+    chunk: usize,
     done: bool,
     /// Lines before `start`, counted on first need (only rejects need absolute line numbers).
     lines_before: Option<u64>,
+    /// Where those are counted, shared by the file's splits.
+    lines: Arc<LineIndex>,
     /// The read error that ended the split early, until the reader takes it.
     failed: Option<SourceError>,
 }
 
 impl FileSplit {
     /// Checks, once per process, that `path` is a file that can be opened; returns its absolute
-    /// path, so the partitions are named the same from any working directory.
-    pub fn prepare(path: &Path) -> Result<PathBuf, SourceError> {
+    /// path, so the partitions are named the same from any working directory, and its length.
+    pub fn prepare(path: &Path) -> Result<(PathBuf, u64), SourceError> {
         let unusable = |error| SourceError::Open {
             path: path.display().to_string(),
             error,
@@ -42,21 +55,21 @@ impl FileSplit {
         let absolute = std::fs::canonicalize(path).map_err(unusable)?;
         let file = File::open(&absolute).map_err(unusable)?;
         // Linux opens a directory for reading; only the first read fails.
-        if file.metadata().map_err(unusable)?.is_dir() {
+        let metadata = file.metadata().map_err(unusable)?;
+        if metadata.is_dir() {
             return Err(SourceError::Directory {
                 path: absolute.display().to_string(),
             });
         }
-        Ok(absolute)
+        Ok((absolute, metadata.len()))
     }
 
-    /// Opens split `index` of `splits` of the file at `path`, at `resume` if given (the start
-    /// of a line inside the split, saved by an earlier run).
+    /// Opens split `index` (of `split_bytes` each) of the file at `path`, at `resume` if given
+    /// (the start of a line inside the split, saved by an earlier run).
     pub fn open(
-        path: &Path,
+        (path, lines): (&Path, &Arc<LineIndex>),
         source: String,
-        index: usize,
-        splits: usize,
+        (index, split_bytes): (usize, u64),
         max_line: usize,
         resume: Option<u64>,
     ) -> Result<FileSplit, SourceError> {
@@ -67,8 +80,10 @@ impl FileSplit {
         };
         let mut file = File::open(path).map_err(open_err)?;
         let len = file.metadata().map_err(open_err)?.len();
-        let range = |i: usize| (u128::from(len) * i as u128 / splits as u128) as u64;
-        let (raw_start, end) = (range(index), range(index + 1));
+        let raw_start = (index as u64).saturating_mul(split_bytes).min(len);
+        // Even the last split ends at its boundary: lines appended while running belong to
+        // splits a restart will open, never to this one.
+        let end = (index as u64 + 1).saturating_mul(split_bytes);
         // A split starts at the first line that begins inside it: skip the tail of a line that
         // began in the previous split (the byte before `raw_start` tells whether there is one).
         let start = if let Some(at) = resume {
@@ -99,31 +114,16 @@ impl FileSplit {
             path: shown,
             start,
             end,
+            split_bytes,
             splitter: LineSplitter::new(max_line, start),
-            buf: vec![0; CHUNK],
+            buf: vec![0; FIRST_CHUNK],
+            // A small split needs no large buffer.
+            chunk: CHUNK.min(end.saturating_sub(start).saturating_add(4096) as usize),
             done: start >= end,
             lines_before: None,
+            lines: lines.clone(),
             failed: None,
         })
-    }
-
-    fn count_lines_before(&self) -> u64 {
-        let Ok(mut f) = File::open(&self.path) else {
-            return 0;
-        };
-        let (mut left, mut lines) = (self.start, 0u64);
-        let mut buf = vec![0u8; CHUNK];
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            match f.read(&mut buf[..want]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-                    left -= n as u64;
-                }
-            }
-        }
-        lines
     }
 }
 
@@ -176,8 +176,12 @@ impl Partition for FileSplit {
             }
         }
         if self.done {
+            self.buf = Vec::new();
             Poll::Done
         } else {
+            if self.buf.len() < self.chunk {
+                self.buf.resize(self.chunk, 0);
+            }
             Poll::Ready
         }
     }
@@ -186,20 +190,26 @@ impl Partition for FileSplit {
         self.splitter.line_start()
     }
 
+    fn split_bytes(&self) -> u64 {
+        self.split_bytes
+    }
+
     fn failure(&mut self) -> Option<SourceError> {
         self.failed.take()
     }
 
     fn absolute_line(&mut self, position: Position) -> u64 {
-        if self.lines_before.is_none() {
-            self.lines_before = Some(self.count_lines_before());
-        }
-        self.lines_before.unwrap_or(0) + position.line
+        let start = self.start;
+        let before = *self
+            .lines_before
+            .get_or_insert_with(|| self.lines.lines_before(start));
+        before + position.line
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::layout::{split_count, MIN_SPLIT_BYTES};
     use super::*;
     use std::io::Write;
 
@@ -216,11 +226,19 @@ mod tests {
         write!(f, "last-without-newline").unwrap();
         want.push("last-without-newline".into());
         f.flush().unwrap();
-        for splits in [1, 2, 3, 7, 64, 1000] {
+        let len = f.as_file().metadata().unwrap().len();
+        let lines = Arc::new(LineIndex::new(f.path().to_path_buf()));
+        for split_bytes in [len, len / 2, len / 3 + 1, 97, 10, 1] {
             let mut got = Vec::new();
-            for i in 0..splits {
-                let mut s =
-                    FileSplit::open(f.path(), "t".into(), i, splits, 1 << 20, None).unwrap();
+            for i in 0..split_count(len, split_bytes) {
+                let mut s = FileSplit::open(
+                    (f.path(), &lines),
+                    "t".into(),
+                    (i, split_bytes),
+                    1 << 20,
+                    None,
+                )
+                .unwrap();
                 let mut lines = Vec::new();
                 while s.poll(&mut |item| {
                     if let Item::Line(l, p) = item {
@@ -234,7 +252,7 @@ mod tests {
                     got.push(l);
                 }
             }
-            assert_eq!(got, want, "{splits} splits");
+            assert_eq!(got, want, "splits of {split_bytes} bytes");
         }
     }
 
@@ -244,8 +262,15 @@ mod tests {
     fn a_read_error_is_kept_for_the_run() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), "x\n").unwrap();
-        let mut split =
-            FileSplit::open(dir.path(), "t".into(), 0, 1, 1 << 20, None).expect("opens");
+        let lines = Arc::new(LineIndex::new(dir.path().to_path_buf()));
+        let mut split = FileSplit::open(
+            (dir.path(), &lines),
+            "t".into(),
+            (0, MIN_SPLIT_BYTES),
+            1 << 20,
+            None,
+        )
+        .expect("opens");
         assert!(!split.done, "a directory with an entry has a size");
         assert_eq!(split.poll(&mut |_| {}), Poll::Done);
         let failure = split.failure().expect("the read error").to_string();

@@ -1,7 +1,9 @@
 //! Input sources: each hands the dataflow lines (or ready records) from its partitions.
 //!
 //! A source is split into partitions, each with its own watermark; partitions are spread over
-//! all workers deterministically so that every worker reads and parses.
+//! all workers deterministically so that every worker reads and parses. Which partitions a
+//! source has never depends on the number of workers (a file's splits have a size fixed at the
+//! pipeline's first run), so a pipeline can restart with any worker or process count.
 //!
 //! Each connector is one module (`file.rs`, `stdin.rs`, `generator.rs`, `socket.rs`, `kafka/`)
 //! holding its typed config; [`SourceConfig`] (in `config.rs`) is parsed once from a URI and the
@@ -13,6 +15,8 @@ mod config;
 mod file;
 mod generator;
 mod kafka;
+mod layout;
+mod line_index;
 mod lines;
 mod prepared;
 mod socket;
@@ -29,6 +33,7 @@ pub use kafka::{
     list_partitions, owner as kafka_owner, parse_setting, BadSetting, GroupCommitter, KafkaConfig,
     KafkaOptions, KafkaPartition, KafkaSourceError, PartitionWatch, StartOffset, TopicPartition,
 };
+pub use layout::{split_bytes_for, CutError, FileCut, SavedCut, MIN_SPLIT_BYTES};
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};
 pub use prepared::{prepare, PreparedSources};
 pub use socket::{ListenConfig, Listener, ListenerShare, SocketConfig};
@@ -96,6 +101,12 @@ pub trait Partition {
         0
     }
 
+    /// The byte size its source's splits were cut at (a file's), saved with its progress so a
+    /// restart cuts the same splits; 0 for a partition that is not a cut (a Kafka partition).
+    fn split_bytes(&self) -> u64 {
+        0
+    }
+
     /// Whether a partition with nothing to read has read everything there is (as opposed to
     /// not being able to reach its data): only then may it go idle.
     fn caught_up(&self) -> bool {
@@ -131,4 +142,6 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Kafka(#[from] KafkaSourceError),
+    #[error(transparent)]
+    Cut(#[from] CutError),
 }

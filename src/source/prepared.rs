@@ -6,6 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::kafka::{PreparedKafka, WorkerKafka};
+use super::layout::{FileCut, SavedCut};
+use super::line_index::LineIndex;
 use super::socket::{self, SocketConfig};
 use super::{
     Discover, FileSplit, Generator, GeneratorSpec, Listener, Opened, Partition, SourceConfig,
@@ -15,15 +17,25 @@ use super::{
 /// One source, ready for workers to open.
 enum Ready {
     Generator(GeneratorSpec),
-    /// An absolute path, so the partition is named the same from any working directory, and
-    /// that name.
-    File(PathBuf, String),
+    File(FileSource),
     Stdin,
     Kafka(PreparedKafka),
     Socket(SocketConfig),
     Listen(Arc<Listener>),
     /// Partitions a closure makes in each worker (see [`PreparedSources::from_partitions`]).
     Made(MakePartitions),
+}
+
+/// A file, ready for workers to take its splits.
+struct FileSource {
+    /// Absolute, so the partitions are named the same from any working directory.
+    path: PathBuf,
+    /// That name (`file:/abs/path`).
+    name: String,
+    /// Where its splits lie.
+    cut: FileCut,
+    /// Line numbers of split starts, shared by the splits of this process.
+    lines: Arc<LineIndex>,
 }
 
 /// Makes the partitions of `(worker, workers)`.
@@ -53,9 +65,13 @@ pub fn prepare(
             SourceConfig::Generator(spec) => Ready::Generator(spec.clone()),
             SourceConfig::Stdin => Ready::Stdin,
             SourceConfig::File(path) => {
-                let absolute = FileSplit::prepare(path)?;
-                let name = SourceConfig::File(absolute.clone()).to_string();
-                Ready::File(absolute, name)
+                let (path, len) = FileSplit::prepare(path)?;
+                Ready::File(FileSource {
+                    name: SourceConfig::File(path.clone()).to_string(),
+                    cut: FileCut::fresh(len),
+                    lines: Arc::new(LineIndex::new(path.clone())),
+                    path,
+                })
             }
             SourceConfig::Kafka(k) => Ready::Kafka(PreparedKafka::prepare(k, stop.clone())?),
             SourceConfig::Socket(s) => Ready::Socket(s.clone()),
@@ -117,14 +133,18 @@ impl PreparedSources {
                         parts.push(Box::new(g));
                     }
                 }
-                Ready::File(path, name) => parts.push(Box::new(FileSplit::open(
-                    path,
-                    name.clone(),
-                    worker,
-                    workers,
-                    max_line_bytes,
-                    resume_at(name, worker),
-                )?)),
+                Ready::File(f) => {
+                    // Any worker count can take any split: by index, round the workers.
+                    for index in (worker..f.cut.splits()).step_by(workers) {
+                        parts.push(Box::new(FileSplit::open(
+                            (&f.path, &f.lines),
+                            f.name.clone(),
+                            (index, f.cut.split_bytes),
+                            max_line_bytes,
+                            resume_at(&f.name, index),
+                        )?));
+                    }
+                }
                 Ready::Stdin if worker == 0 => {
                     parts.push(Box::new(Stdin::spawn(max_line_bytes, wake.clone())))
                 }
@@ -154,6 +174,23 @@ impl PreparedSources {
             max_line_bytes: crate::config::DEFAULT_MAX_LINE_BYTES,
             stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Cuts each file as its saved progress says (`saved(source)`), so a restart reads the
+    /// same splits whatever its worker count; refuses a file that changed in a way the saved
+    /// progress cannot follow (see `layout.rs`).
+    pub fn resume_files(
+        &mut self,
+        saved: impl Fn(&str) -> Option<SavedCut>,
+    ) -> Result<(), SourceError> {
+        for ready in &mut self.ready {
+            if let Ready::File(f) = ready {
+                f.cut = f
+                    .cut
+                    .resume(&f.path.display().to_string(), saved(&f.name))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether every source can be read again from a saved position (files, Kafka), so that

@@ -281,6 +281,35 @@ pub fn oracle(
     ooo_ms: u64,
     keep_below: f64,
 ) -> (BTreeMap<RowKey, Value>, usize) {
+    let one = vec![0; events.len()];
+    oracle_in_partitions(events, &one, len_ms, slide_ms, ooo_ms, keep_below)
+}
+
+/// The split of a file each of `lines` falls in (by the byte its line starts at), for a file of
+/// these lines cut as tickflow cuts it (`tickflow::source::split_bytes_for`).
+pub fn file_splits(lines: &[String]) -> Vec<usize> {
+    let len: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+    let split_bytes = tickflow::source::split_bytes_for(len);
+    let mut offset = 0u64;
+    lines
+        .iter()
+        .map(|l| {
+            let split = (offset / split_bytes) as usize;
+            offset += l.len() as u64 + 1;
+            split
+        })
+        .collect()
+}
+
+/// [`oracle`] with lateness decided per partition: event `i` is in partition `partition[i]`.
+pub fn oracle_in_partitions(
+    events: &[Ev],
+    partition: &[usize],
+    len_ms: u64,
+    slide_ms: u64,
+    ooo_ms: u64,
+    keep_below: f64,
+) -> (BTreeMap<RowKey, Value>, usize) {
     #[derive(Default)]
     struct Acc {
         n: u64,
@@ -290,18 +319,19 @@ pub fn oracle(
         pv: f64,
         vol: u64,
     }
-    let mut max_seen: Option<u64> = None;
+    let mut max_seen: BTreeMap<usize, u64> = BTreeMap::new();
     let mut late = 0;
     let mut acc: BTreeMap<(String, String, u64), Acc> = BTreeMap::new();
-    for e in events {
+    for (e, p) in events.iter().zip(partition) {
         let t = match e {
             Ev::Tick { t, .. } | Ev::Reading { t, .. } => *t,
         };
-        if max_seen.is_some_and(|m| t + ooo_ms < m) {
+        if max_seen.get(p).is_some_and(|&m| t + ooo_ms < m) {
             late += 1;
             continue;
         }
-        max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
+        let m = max_seen.entry(*p).or_insert(t);
+        *m = (*m).max(t);
         let mut end = (t / slide_ms + 1) * slide_ms;
         while end <= t + len_ms {
             let (kind, key) = match e {

@@ -2,7 +2,9 @@
 //!
 //! How it works, per activation:
 //! 1. Each partition is polled once (a bounded read: one file chunk, a few stdin chunks, a few
-//!    thousand generated events), so every partition and the rest of the dataflow make progress.
+//!    thousand generated events), so every partition and the rest of the dataflow make progress;
+//!    but a file split already begun waits while another of the worker's splits is behind it in
+//!    event time (see `Open::ahead_of`).
 //! 2. Each line is parsed; rejects are kept with their position. A record older than its
 //!    partition's watermark, or than the time this worker's output already promised, is late.
 //!    After a restart, a record whose windows were all committed is skipped (it still moves
@@ -103,15 +105,28 @@ struct Open {
 }
 
 impl Open {
+    /// Whether this is a file split, already begun, whose watermark is ahead of `slowest`:
+    /// it waits while the splits behind it are read (watermark alignment, as Flink's), so
+    /// windows close, commit and free their state while a file is read instead of all at its
+    /// end. Lateness is each split's own, so the order of reading changes no result.
+    fn ahead_of(&self, slowest: Option<u64>) -> bool {
+        self.reader.split_bytes() > 0
+            && self.clock.max_seen().is_some()
+            && slowest.is_some_and(|s| self.clock.watermark().0 > s)
+    }
+
     /// A partition as it starts: at its saved progress, if a restart has some.
     fn new(cx: &IngestContext, reader: Box<dyn Partition>, now: Instant) -> Open {
         let key = (reader.source().to_string(), reader.index());
         let max_seen = cx.resumption.saved(&key.0, key.1).and_then(|r| r.max_seen);
         let progress = cx.resumption.book.as_ref().map(|_| {
-            PartitionProgress::new(Resume {
-                offset: reader.position(),
-                max_seen,
-            })
+            PartitionProgress::new(
+                Resume {
+                    offset: reader.position(),
+                    max_seen,
+                },
+                reader.split_bytes(),
+            )
         });
         Open {
             reader,
@@ -247,6 +262,7 @@ impl Ingest {
         let committed_below = cx.resumption.restart.as_ref().map(|r| r.committed_below);
         // The wall clock once per activation, not per record.
         let horizon = Horizon::now(settings.max_future);
+        let behind = self.slowest_split();
         for index in 0..self.partitions.len() {
             let part = &mut self.partitions[index];
             if part.done {
@@ -254,6 +270,10 @@ impl Ingest {
             }
             if stopping {
                 part.done = true;
+                continue;
+            }
+            if part.ahead_of(behind) {
+                any_ready = true;
                 continue;
             }
             let before = self.counts.records_in;
@@ -322,6 +342,15 @@ impl Ingest {
             }
         }
         (any_ready, nap)
+    }
+
+    /// The lowest watermark of this worker's live file splits, which hold its frontier back.
+    fn slowest_split(&self) -> Option<u64> {
+        self.partitions
+            .iter()
+            .filter(|p| !p.done && p.reader.split_bytes() > 0)
+            .map(|p| p.clock.watermark().0)
+            .min()
     }
 
     /// Where this worker's output frontier can move: `None` once every partition has ended.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::delivery::progress::PartitionProgress;
-use crate::delivery::Saved;
+use crate::delivery::{PartitionKey, Resume, Saved};
 use crate::event::EventTime;
 use crate::window::TickAgg;
 
@@ -56,13 +56,18 @@ impl Store for FakeStore {
             .map(|(key, resume)| Saved::Partition {
                 key: key.clone(),
                 resume: *resume,
-                splits: 1,
+                split_bytes: 0,
             })
             .chain([Saved::Process {
                 process: 0,
+                processes: 1,
                 committed_below: t.committed_below,
             }])
             .collect())
+    }
+
+    fn reshape(&mut self, _: usize, _: u64) -> Result<(), FakeError> {
+        Ok(())
     }
 
     fn forget(&mut self) -> Result<(), FakeError> {
@@ -98,8 +103,8 @@ impl Store for FakeStore {
                 t.rejects.push(r.clone());
             }
         }
-        for (key, resume) in batch.points {
-            t.progress.insert(key.clone(), *resume);
+        for point in batch.points {
+            t.progress.insert(point.key.clone(), point.resume);
         }
         t.committed_below = batch.below;
         match fault {
@@ -145,7 +150,7 @@ fn reject(position: u64) -> RejectRow {
 }
 
 /// The resume points each after-commit hook call was given.
-type Hooked = Arc<Mutex<Vec<Vec<(PartitionKey, Resume)>>>>;
+type Hooked = Arc<Mutex<Vec<Vec<Point>>>>;
 
 struct Run {
     tables: Arc<Mutex<Tables>>,
@@ -300,10 +305,13 @@ fn resume_points_follow_the_cluster_floor_and_reach_the_hooks() {
     // Another process has committed only below 1 s.
     let run = start(1000, Some(1_000), &[]);
     let key: PartitionKey = ("file:/in".into(), 0);
-    let mut progress = PartitionProgress::new(Resume {
-        offset: 0,
-        max_seen: None,
-    });
+    let mut progress = PartitionProgress::new(
+        Resume {
+            offset: 0,
+            max_seen: None,
+        },
+        0,
+    );
     // Records in panes 0 (offset 0), 1 (offset 40) and 2 (offset 80); read up to 120.
     progress.note(0, 0, None);
     progress.note(1, 40, Some(EventTime(500)));
@@ -324,7 +332,11 @@ fn resume_points_follow_the_cluster_floor_and_reach_the_hooks() {
     assert_eq!(hooked.len(), 1, "one commit, one hook call");
     assert_eq!(
         hooked[0],
-        vec![(key, t.progress[&("file:/in".to_string(), 0)])]
+        vec![Point {
+            key,
+            resume: t.progress[&("file:/in".to_string(), 0)],
+            split_bytes: 0,
+        }]
     );
 }
 
@@ -347,12 +359,12 @@ fn recover_reads_what_was_committed_or_forgets_it() {
         faults: Arc::default(),
         others: None,
     };
-    let restart = recover(&mut store, "p", false, 1, 1, Duration::from_secs(1))
+    let restart = recover(&mut store, "p", false, 1, Duration::from_secs(1))
         .expect("readable")
         .expect("saved");
     assert_eq!(restart.committed_below, 4_000);
     assert_eq!(restart.resume("file:/in", 0).map(|r| r.offset), Some(99));
-    let forgotten = recover(&mut store, "p", true, 1, 1, Duration::from_secs(1)).expect("forgets");
+    let forgotten = recover(&mut store, "p", true, 1, Duration::from_secs(1)).expect("forgets");
     assert_eq!(forgotten, None);
     assert!(tables.lock().expect("test lock").progress.is_empty());
 }

@@ -46,6 +46,13 @@ pub enum KafkaSinkError {
     },
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
+    #[error("pipeline {pipeline:?} saved its progress in {topic:?} from {saved} process(es), this run has {now}; the Kafka sink keeps progress per process and cannot change their number (the worker count can change): run with {saved} process(es), or pass --restart")]
+    Reshape {
+        pipeline: String,
+        topic: String,
+        saved: usize,
+        now: usize,
+    },
 }
 
 /// What to do about a refusal the broker will repeat.

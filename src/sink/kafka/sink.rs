@@ -55,7 +55,6 @@ impl KafkaSink {
             pipeline: options.pipeline.clone(),
             process: options.place.process,
             processes: options.place.processes,
-            splits: options.place.splits(),
         };
         let mut store = KafkaStore::new(c.clone(), scope, options.metrics.clone())?;
         let restart = recover(
@@ -63,7 +62,6 @@ impl KafkaSink {
             &options.pipeline,
             restart || !replayable,
             options.place.processes,
-            options.place.splits(),
             c.options.connect_timeout,
         )?;
         Ok((store, restart))

@@ -67,7 +67,6 @@ impl PgSink {
             pipeline: options.pipeline.clone(),
             process: options.place.process,
             processes: options.place.processes,
-            splits: options.place.splits(),
         };
         let mut store = PgStore::new(client, options.target.clone(), scope);
         let restart = recover(
@@ -75,7 +74,6 @@ impl PgSink {
             &options.pipeline,
             restart || !replayable,
             options.place.processes,
-            options.place.splits(),
             options.connect_timeout,
         )?;
         Ok((store, restart))

@@ -9,7 +9,8 @@
 //! 3. A lost connection drops the client; the next attempt reconnects and redoes the whole
 //!    transaction. Every statement is idempotent, so a commit whose outcome was lost is harmless.
 //! 4. Each process of a cluster keeps its committed frontier in the progress row of partition
-//!    `-1 - process`.
+//!    `-1 - process` (its `resume_offset` holds the cluster's size); a partition's row keeps,
+//!    in `splits`, the size its source's splits were cut at (a file's; 0 for Kafka).
 
 use postgres::Client;
 
@@ -32,8 +33,6 @@ pub struct PgStore {
     /// This process's index in its cluster, and how many there are.
     process: usize,
     processes: usize,
-    /// Input splits over all processes (saved with each partition's progress).
-    splits: usize,
     /// The staging tables exist on the current connection.
     staged: bool,
     /// Rows go straight into the tables by COPY; false once a window was found already there.
@@ -47,7 +46,6 @@ pub struct StoreScope {
     pub pipeline: String,
     pub process: usize,
     pub processes: usize,
-    pub splits: usize,
 }
 
 impl PgStore {
@@ -60,7 +58,6 @@ impl PgStore {
             pipeline: scope.pipeline,
             process: scope.process,
             processes: scope.processes.max(1),
-            splits: scope.splits,
             staged: false,
             direct: true,
         }
@@ -94,7 +91,7 @@ impl PgStore {
         // Reconnecting forgets the staging tables: look at `staged` only after.
         self.client()?;
         let (direct, staged) = (self.direct, self.staged);
-        let (process, splits) = (self.process, self.splits);
+        let (process, processes) = (self.process, self.processes);
         self.with_client(|client, t, pipeline| {
             if !staged {
                 let sql = staging_ddl(t);
@@ -112,7 +109,7 @@ impl PgStore {
                 tx.batch_execute(&sql)
                     .map_err(|e| PgError::statement(&sql, e))?;
             }
-            write_progress(&mut tx, t, pipeline, batch, process, splits)?;
+            write_progress(&mut tx, t, pipeline, batch, (process, processes))?;
             tx.commit().map_err(|e| PgError::statement("COMMIT", e))
         })?;
         self.staged = true;
@@ -144,6 +141,7 @@ impl Store for PgStore {
                     if partition < 0 {
                         Saved::Process {
                             process: (-1 - partition) as usize,
+                            processes: row.get::<_, i64>(2).max(0) as usize,
                             committed_below: row.get::<_, i64>(4) as u64,
                         }
                     } else {
@@ -154,7 +152,7 @@ impl Store for PgStore {
                                 offset: row.get::<_, i64>(2) as u64,
                                 max_seen: max_seen.map(|m| EventTime(m as u64)),
                             },
-                            splits: row.get::<_, i32>(5).max(0) as usize,
+                            split_bytes: row.get::<_, i32>(5).max(0) as u64,
                         }
                     }
                 })
@@ -172,6 +170,35 @@ impl Store for PgStore {
                 .execute(&sql, &[&pipeline])
                 .map(drop)
                 .map_err(|e| PgError::statement(&sql, e))
+        })
+    }
+
+    fn reshape(&mut self, processes: usize, committed_below: u64) -> Result<(), PgError> {
+        self.with_client(|client, t, pipeline| {
+            let table = t.qualified(&t.progress);
+            // Process rows are `source = ''`, partition `-1 - process`, the cluster's size in
+            // `resume_offset`; one transaction, each statement idempotent.
+            let sql = [
+                format!(
+                    "DELETE FROM {table} WHERE pipeline = $1 AND source = '' AND partition < -$2::int4"
+                ),
+                format!(
+                    "INSERT INTO {table} (pipeline, source, partition, resume_offset, max_seen_ms, committed_below_ms, splits, updated_at) \
+                     SELECT $1, '', -1 - p, $2::int8, NULL, $3, 0, now() FROM generate_series(0, $2::int8 - 1) AS p \
+                     ON CONFLICT (pipeline, source, partition) DO UPDATE SET \
+                     resume_offset = EXCLUDED.resume_offset, committed_below_ms = EXCLUDED.committed_below_ms, updated_at = now() \
+                     WHERE {table}.resume_offset <> EXCLUDED.resume_offset"
+                ),
+            ];
+            let mut tx = client
+                .transaction()
+                .map_err(|e| PgError::statement("BEGIN", e))?;
+            let (n, below) = (processes as i64, committed_below as i64);
+            tx.execute(&sql[0], &[&pipeline, &(processes as i32)])
+                .map_err(|e| PgError::statement(&sql[0], e))?;
+            tx.execute(&sql[1], &[&pipeline, &n, &below])
+                .map_err(|e| PgError::statement(&sql[1], e))?;
+            tx.commit().map_err(|e| PgError::statement("COMMIT", e))
         })
     }
 
@@ -298,8 +325,7 @@ fn write_progress(
     t: &Tables,
     pipeline: &str,
     batch: &Batch<'_>,
-    process: usize,
-    splits: usize,
+    (process, processes): (usize, usize),
 ) -> Result<(), PgError> {
     let sql = format!(
         "INSERT INTO {} (pipeline, source, partition, resume_offset, max_seen_ms, committed_below_ms, splits, updated_at) \
@@ -310,20 +336,21 @@ fn write_progress(
     );
     let statement = tx.prepare(&sql).map_err(|e| PgError::statement(&sql, e))?;
     let below = batch.below as i64;
-    let splits = splits as i32;
     let own = (
         String::new(),
         -1 - process as i32,
         Resume {
-            offset: 0,
+            offset: processes as u64,
             max_seen: None,
         },
+        0,
     );
-    let partitions = batch
-        .points
-        .iter()
-        .map(|((source, index), resume)| (source.clone(), *index as i32, *resume));
-    for (source, partition, resume) in partitions.chain(std::iter::once(own)) {
+    let partitions = batch.points.iter().map(|p| {
+        // Split sizes are at most 1 GiB (`source::MAX_SPLIT_BYTES`): they fit an `integer`.
+        let split_bytes = i32::try_from(p.split_bytes).unwrap_or(i32::MAX);
+        (p.key.0.clone(), p.key.1 as i32, p.resume, split_bytes)
+    });
+    for (source, partition, resume, splits) in partitions.chain(std::iter::once(own)) {
         let max_seen = resume.max_seen.map(|t| t.0 as i64);
         tx.execute(
             &statement,

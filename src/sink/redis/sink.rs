@@ -47,7 +47,6 @@ impl RedisSink {
             pipeline: options.pipeline.clone(),
             process: options.place.process,
             processes: options.place.processes,
-            splits: options.place.splits(),
         };
         let mut store = RedisStore::new(options.target.clone(), scope)?;
         let patience = options.settings.connect_timeout;
@@ -74,7 +73,6 @@ impl RedisSink {
             &options.pipeline,
             restart || !replayable,
             options.place.processes,
-            options.place.splits(),
             patience,
         )?;
         Ok((store, restart))

@@ -27,6 +27,10 @@ use crate::row::{RejectRow, WindowRow};
 static COMMIT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(include_str!("commit.lua")));
 
+/// Rewrites the process fields for another cluster size, atomically (see its header).
+static RESHAPE: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("reshape.lua")));
+
 /// Entries the rejects stream keeps (approximately: `MAXLEN ~`).
 pub const REJECTS_CAP: u64 = 100_000;
 
@@ -39,7 +43,10 @@ struct PartitionEntry {
     resume_offset: u64,
     max_seen_ms: Option<u64>,
     committed_below_ms: u64,
-    splits: usize,
+    /// The size its source's splits were cut at (a file's; 0 for Kafka). Named `splits` as
+    /// before, when it held the run's worker count.
+    #[serde(rename = "splits")]
+    split_bytes: u64,
 }
 
 /// One process's committed frontier, the field `process:{index}` of the progress hash.
@@ -47,6 +54,9 @@ struct PartitionEntry {
 struct ProcessEntry {
     process: usize,
     committed_below_ms: u64,
+    /// Processes of the cluster that wrote it (0: written by an older tickflow).
+    #[serde(default)]
+    processes: usize,
 }
 
 /// Where a [`RedisStore`] writes, and who it writes for.
@@ -56,7 +66,6 @@ pub struct RedisScope {
     pub pipeline: String,
     pub process: usize,
     pub processes: usize,
-    pub splits: usize,
 }
 
 /// One process's connection to the pipeline's keys.
@@ -191,6 +200,7 @@ impl Store for RedisStore {
                     serde_json::from_str(&value).map_err(|e| self.bad_progress(&field, e))?;
                 saved.push(Saved::Process {
                     process: e.process,
+                    processes: e.processes,
                     committed_below: e.committed_below_ms,
                 });
             } else if field.starts_with("partition:") {
@@ -202,7 +212,7 @@ impl Store for RedisStore {
                         offset: e.resume_offset,
                         max_seen: e.max_seen_ms.map(EventTime),
                     },
-                    splits: e.splits,
+                    split_bytes: e.split_bytes,
                 });
             } else {
                 return Err(self.bad_progress(&field, "not a field tickflow writes"));
@@ -214,6 +224,25 @@ impl Store for RedisStore {
     fn forget(&mut self) -> Result<(), RedisError> {
         self.with_connection("DEL", |c, keys| {
             redis::cmd("DEL").arg(&keys.progress).query::<()>(c)
+        })
+    }
+
+    fn reshape(&mut self, processes: usize, committed_below: u64) -> Result<(), RedisError> {
+        let fresh = |process| ProcessEntry {
+            process,
+            committed_below_ms: committed_below,
+            processes,
+        };
+        let fresh: Vec<String> = (0..processes)
+            .map(|p| serde_json::to_string(&fresh(p)).expect("progress serializes"))
+            .collect();
+        self.with_connection("the reshape script", |c, keys| {
+            RESHAPE
+                .key(&keys.progress)
+                .arg(processes)
+                .arg(fresh)
+                .invoke::<i64>(c)
+                .map(drop)
         })
     }
 
@@ -305,14 +334,15 @@ fn progress_fields(batch: &Batch<'_>, scope: &RedisScope) -> Vec<(String, String
     let mut fields: Vec<(String, String)> = batch
         .points
         .iter()
-        .map(|((source, partition), resume)| {
+        .map(|p| {
+            let ((source, partition), resume) = (&p.key, p.resume);
             let entry = PartitionEntry {
                 source: source.clone(),
                 partition: *partition,
                 resume_offset: resume.offset,
                 max_seen_ms: resume.max_seen.map(|t| t.0),
                 committed_below_ms: batch.below,
-                splits: scope.splits,
+                split_bytes: p.split_bytes,
             };
             (
                 format!("partition:{partition}:{source}"),
@@ -323,6 +353,7 @@ fn progress_fields(batch: &Batch<'_>, scope: &RedisScope) -> Vec<(String, String
     let own = ProcessEntry {
         process: scope.process,
         committed_below_ms: batch.below,
+        processes: scope.processes,
     };
     fields.push((
         format!("process:{}", scope.process),

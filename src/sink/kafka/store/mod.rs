@@ -46,7 +46,6 @@ pub struct StoreScope {
     pub pipeline: String,
     pub process: usize,
     pub processes: usize,
-    pub splits: usize,
 }
 
 /// One process's producer to the result topic and the progress topic.
@@ -312,20 +311,40 @@ impl Store for KafkaStore {
         result
     }
 
+    fn reshape(&mut self, processes: usize, _: u64) -> Result<(), KafkaSinkError> {
+        // Each process's record holds its own partitions: moving them between records cannot
+        // be done in one atomic write, so the cluster's size stays as saved.
+        let saved = self
+            .read_progress()?
+            .into_values()
+            .map(|r| r.processes)
+            .find(|&n| n != 0 && n != processes);
+        match saved {
+            Some(saved) => Err(KafkaSinkError::Reshape {
+                pipeline: self.scope.pipeline.clone(),
+                topic: self.config.progress_topic.clone(),
+                saved,
+                now: processes,
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn commit(&mut self, batch: &Batch<'_>) -> Result<(), KafkaSinkError> {
         let record = ProgressRecord {
             pipeline: self.scope.pipeline.clone(),
             process: self.scope.process,
             committed_below_ms: batch.below,
-            splits: self.scope.splits,
+            processes: self.scope.processes,
             partitions: batch
                 .points
                 .iter()
-                .map(|((source, partition), r)| PartitionRecord {
-                    source: source.clone(),
-                    partition: *partition,
-                    resume_offset: r.offset,
-                    max_seen_ms: r.max_seen.map(|t| t.0),
+                .map(|p| PartitionRecord {
+                    source: p.key.0.clone(),
+                    partition: p.key.1,
+                    resume_offset: p.resume.offset,
+                    max_seen_ms: p.resume.max_seen.map(|t| t.0),
+                    split_bytes: p.split_bytes,
                 })
                 .collect(),
         };

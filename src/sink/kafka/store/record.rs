@@ -12,17 +12,18 @@ pub(super) struct ProgressRecord {
     pub process: usize,
     /// This process has committed every window ending below this.
     pub committed_below_ms: u64,
-    /// Input splits of the run that wrote it.
-    pub splits: usize,
+    /// Processes of the cluster that wrote it (0: written by an older tickflow).
+    #[serde(default)]
+    pub processes: usize,
     pub partitions: Vec<PartitionRecord>,
 }
 
 impl ProgressRecord {
     /// The saved rows the delivery protocol reads: the process's frontier and its partitions.
     pub(super) fn into_saved(self) -> Vec<Saved> {
-        let splits = self.splits;
         let process = Saved::Process {
             process: self.process,
+            processes: self.processes,
             committed_below: self.committed_below_ms,
         };
         std::iter::once(process)
@@ -32,7 +33,7 @@ impl ProgressRecord {
                     offset: p.resume_offset,
                     max_seen: p.max_seen_ms.map(EventTime),
                 },
-                splits,
+                split_bytes: p.split_bytes,
             }))
             .collect()
     }
@@ -45,4 +46,7 @@ pub(super) struct PartitionRecord {
     pub partition: usize,
     pub resume_offset: u64,
     pub max_seen_ms: Option<u64>,
+    /// The size its source's splits were cut at (a file's; 0 for Kafka).
+    #[serde(default)]
+    pub split_bytes: u64,
 }

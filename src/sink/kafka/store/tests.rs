@@ -6,7 +6,7 @@ use crate::event::EventTime;
 
 #[test]
 fn a_progress_record_reads_back_as_what_was_committed() {
-    let text = r#"{"pipeline":"p","process":1,"committed_below_ms":9000,"splits":4,"partitions":[{"source":"file:/a","partition":2,"resume_offset":77,"max_seen_ms":null}]}"#;
+    let text = r#"{"pipeline":"p","process":1,"committed_below_ms":9000,"processes":2,"partitions":[{"source":"file:/a","partition":2,"resume_offset":77,"max_seen_ms":null,"split_bytes":65536}]}"#;
     let record: ProgressRecord = serde_json::from_str(text).expect("a progress record");
     assert_eq!(serde_json::to_string(&record).unwrap(), text);
     assert_eq!(
@@ -14,6 +14,7 @@ fn a_progress_record_reads_back_as_what_was_committed() {
         vec![
             Saved::Process {
                 process: 1,
+                processes: 2,
                 committed_below: 9000
             },
             Saved::Partition {
@@ -22,7 +23,7 @@ fn a_progress_record_reads_back_as_what_was_committed() {
                     offset: 77,
                     max_seen: None
                 },
-                splits: 4
+                split_bytes: 65536
             },
         ]
     );
