@@ -184,15 +184,17 @@ fn csv_has_a_trailing_revision_column() {
             tick_line(T0 + 10_000, "A", 10.0, 1),
             tick_line(T0 + 20_000, "A", 20.0, 1),
         ],
-        padding(10_000, T0 + 20_000),
+        // More than one poll of stdin (up to 1 MiB), so the window closes before the late tick.
+        padding(30_000, T0 + 20_000),
         vec![tick_line(T0 + 12_000, "A", 30.0, 1)],
     ]
     .concat();
     let input = write_lines(dir.path(), "in.jsonl", &lines);
-    let uri = file_uri(&input);
-    let base = ["--source", &uri, "--format", "csv", "--window", "5s"];
-    let out = run_ok(&[&base[..], &["--allowed-lateness", "30s"]].concat());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let base = ["--format", "csv", "--window", "5s"];
+    let text = through_stdin(
+        &input,
+        &[&base[..], &["--allowed-lateness", "30s"]].concat(),
+    );
     let mut lines = text.lines();
     assert!(lines
         .next()
@@ -201,8 +203,7 @@ fn csv_has_a_trailing_revision_column() {
     let cells: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert!(cells.iter().all(|c| c.len() == 14));
     assert!(cells.iter().any(|c| c[13] == "1"), "{text}");
-    let out = run_ok(&base);
-    let header = String::from_utf8(out.stdout).unwrap();
+    let header = through_stdin(&input, &base);
     assert!(header
         .lines()
         .next()
@@ -210,9 +211,36 @@ fn csv_has_a_trailing_revision_column() {
         .ends_with(",mean_value,readings"));
 }
 
+/// Runs tickflow over `input` fed through stdin: one partition, read in chunks, so windows
+/// are emitted while later lines are still to come.
+fn through_stdin(input: &Path, args: &[&str]) -> String {
+    let out = tickflow()
+        .args(["run", "--source", "stdin"])
+        .args(args)
+        .stdin(std::fs::File::open(input).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn into_pg(input: &Path, schema: &str, workers: &str, extra: &[&str]) -> std::process::Command {
+    from_into_pg(&file_uri(input), schema, workers, extra)
+}
+
+fn from_into_pg(
+    source: &str,
+    schema: &str,
+    workers: &str,
+    extra: &[&str],
+) -> std::process::Command {
     let mut c = tickflow();
-    c.args(["run", "--source", &file_uri(input), "--sink", &pg_url()])
+    c.args(["run", "--source", source, "--sink", &pg_url()])
         .args(["--pg-schema", schema, "--pipeline", "late", "-w", workers])
         .args(["--allowed-lateness", "40s", "--quiet"])
         .args(extra)
@@ -311,12 +339,17 @@ fn an_existing_table_gains_the_revision_column() {
             tick_line(T0 + 10_000, "A", 10.0, 1),
             tick_line(T0 + 20_000, "A", 20.0, 1),
         ],
-        padding(10_000, T0 + 20_000),
+        // More than one poll of stdin (up to 1 MiB), so the window closes before the late tick.
+        padding(30_000, T0 + 20_000),
         vec![tick_line(T0 + 12_000, "A", 30.0, 1)],
     ]
     .concat();
     let input = write_lines(dir.path(), "in.jsonl", &lines);
-    let out = into_pg(&input, &schema, "1", &["--window", "5s"])
+    // Through stdin, one partition read in chunks (a file would be several splits, and the
+    // window would close only after every split was read, so the late tick would be no
+    // correction).
+    let out = from_into_pg("stdin", &schema, "1", &["--window", "5s"])
+        .stdin(std::fs::File::open(&input).unwrap())
         .output()
         .unwrap();
     assert!(
