@@ -4,16 +4,18 @@
 use std::borrow::Cow;
 
 use super::{
-    EventTime, Field, FieldNames, Horizon, RawFields, Reading, Record, RejectKind, Rejection,
-    Scalar, Tick, TimestampUnit,
+    DayCache, EventTime, Field, FieldNames, Horizon, RawFields, Reading, Record, RejectKind,
+    Rejection, Scalar, Tick, TimestampUnit,
 };
 use crate::exact::MAX_MAGNITUDE;
 
-/// Turns the raw fields of a record into a tick or a reading, its event time within `horizon`.
+/// Turns the raw fields of a record into a tick or a reading, its event time within `horizon`;
+/// `days` carries the date of the previous ISO-8601 timestamp (see [`DayCache`]).
 pub fn classify<'a>(
     f: &mut RawFields<'a>,
     names: &FieldNames,
     horizon: &Horizon,
+    days: &mut DayCache,
 ) -> Result<Record<'a>, Rejection> {
     let get = |f: &mut RawFields<'a>, field: Field| {
         f.take(field).ok_or_else(|| {
@@ -25,7 +27,7 @@ pub fn classify<'a>(
     };
     if f.has(Field::Symbol) {
         let symbol = key(get(f, Field::Symbol)?, names.name(Field::Symbol))?;
-        let time = timestamp(get(f, Field::Timestamp)?, names, horizon)?;
+        let time = timestamp(get(f, Field::Timestamp)?, names, horizon, days)?;
         let price = number(get(f, Field::Price)?, names.name(Field::Price))?;
         if price < 0.0 {
             return Err(invalid(
@@ -48,7 +50,7 @@ pub fn classify<'a>(
         }))
     } else if f.has(Field::Category) {
         let category = key(get(f, Field::Category)?, names.name(Field::Category))?;
-        let time = timestamp(get(f, Field::Timestamp)?, names, horizon)?;
+        let time = timestamp(get(f, Field::Timestamp)?, names, horizon, days)?;
         let value = number(get(f, Field::Value)?, names.name(Field::Value))?;
         if value.abs() > MAX_MAGNITUDE {
             return Err(invalid(
@@ -125,6 +127,7 @@ fn timestamp(
     value: Scalar<'_>,
     names: &FieldNames,
     horizon: &Horizon,
+    days: &mut DayCache,
 ) -> Result<EventTime, Rejection> {
     let name = names.name(Field::Timestamp);
     let unit = names.timestamp_unit;
@@ -134,13 +137,13 @@ fn timestamp(
             // A number written as a string is still a number in the configured unit. Text
             // that starts like a date (`2025-`) cannot be one, so it skips both tries.
             if looks_like_a_date(s) {
-                EventTime::parse_iso8601(s)
+                EventTime::parse_iso8601_cached(s, days)
             } else if let Ok(n) = s.parse::<i64>() {
                 EventTime::from_unix_int(n, unit)
             } else if let Ok(x) = s.parse::<f64>() {
                 EventTime::from_unix_float(x, unit)
             } else {
-                EventTime::parse_iso8601(s)
+                EventTime::parse_iso8601_cached(s, days)
             }
         }
         Scalar::Int(n) => EventTime::from_unix_int(*n, unit),

@@ -30,7 +30,7 @@ use super::gossip::WatermarkBoard;
 use super::{Combiner, Partial, RunControl};
 use crate::config::ReadingFilter;
 use crate::delivery::{PartitionKey, PartitionProgress, ProgressBook, Restart, Resume};
-use crate::event::{EventTime, FieldNames, Horizon, RejectKind};
+use crate::event::{DayCache, EventTime, FieldNames, Horizon, RejectKind};
 use crate::metrics::Metrics;
 use crate::row::RejectRow;
 use crate::sink::Sinks;
@@ -188,6 +188,8 @@ struct Ingest {
     counts: Counts,
     pending_rejects: Vec<PendingReject>,
     reject_rows: Vec<RejectRow>,
+    /// The parser's cache of the last ISO-8601 date, kept across activations.
+    days: DayCache,
     cx: Arc<IngestContext>,
     worker: usize,
 }
@@ -219,6 +221,7 @@ impl Ingest {
             counts: Counts::default(),
             pending_rejects: Vec::new(),
             reject_rows: Vec::new(),
+            days: DayCache::default(),
             cx,
             worker,
         }
@@ -264,6 +267,7 @@ impl Ingest {
                 promised,
                 committed_below,
                 horizon,
+                days: &mut self.days,
             };
             let poll = part.reader.poll(&mut |item| ctx.item(item));
             if self.counts.records_in > before {
