@@ -133,7 +133,13 @@ fn timestamp(
     let unit = names.timestamp_unit;
     let parsed = match &value {
         Scalar::Str(s) => {
-            let s = s.trim();
+            // Text that begins and ends with an ASCII letter or digit (the usual timestamp)
+            // has nothing to trim; only other text takes the walk over Unicode whitespace.
+            let s: &str = s;
+            let s = match s.as_bytes() {
+                [a, .., z] if a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric() => s,
+                _ => s.trim(),
+            };
             // A number written as a string is still a number in the configured unit. Text
             // that starts like a date (`2025-`) cannot be one, so it skips both tries.
             if looks_like_a_date(s) {

@@ -53,14 +53,18 @@ impl EventTime {
         let mut rest = &b[19..];
         let mut millis = 0u64;
         if let Some((&b'.', frac)) = rest.split_first() {
-            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            // Keep milliseconds; finer digits are truncated, as event time is millisecond-grained.
+            let mut n = 0;
+            while let Some(&d) = frac.get(n).filter(|d| d.is_ascii_digit()) {
+                if n < 3 {
+                    millis = millis * 10 + u64::from(d - b'0');
+                }
+                n += 1;
+            }
             if n == 0 {
                 return Err(syntax());
             }
-            // Keep milliseconds; finer digits are truncated, as event time is millisecond-grained.
-            for (i, d) in frac[..n].iter().enumerate().take(3) {
-                millis += u64::from(d - b'0') * [100, 10, 1][i];
-            }
+            millis *= [1, 100, 10, 1][n.min(3)];
             rest = &frac[n..];
         }
         let offset_secs: i64 = match rest {
