@@ -122,8 +122,12 @@ impl<'a> Scanner<'a> {
         }
         let start = self.i + 1;
         self.i = start + len + 1;
-        // Both ends are ASCII quotes, so the slice lies on character boundaries.
-        self.line.get(start..start + len)
+        // SAFETY: `start` is just after the opening quote and `start + len` is the index of
+        // the closing one, found in `body`, so `start <= start + len < line.len()`. Both
+        // quotes are ASCII bytes, which never occur inside a multi-byte UTF-8 sequence, so
+        // both indices are character boundaries of the valid UTF-8 `line`. (The checked
+        // `get` cost about 50 instructions a line in callgrind.)
+        Some(unsafe { self.line.get_unchecked(start..start + len) })
     }
 
     #[inline]
