@@ -121,7 +121,11 @@ fn read_in_full<'a>(
 }
 
 fn first_quote_is_single(line: &[u8]) -> bool {
-    memchr::memchr2(b'\'', b'"', line).is_some_and(|i| line[i] == b'\'')
+    // The usual line opens `{"` or `{'`: that quote is the first, without a memchr call.
+    match line {
+        [b'{', q @ (b'"' | b'\''), ..] => *q == b'\'',
+        _ => memchr::memchr2(b'\'', b'"', line).is_some_and(|i| line[i] == b'\''),
+    }
 }
 
 fn mentions_python_words(text: &str) -> bool {
