@@ -24,9 +24,9 @@ use std::borrow::Cow;
 
 pub use classify::classify;
 pub use fields::{Field, FieldNames, RawFields, Scalar};
-pub use parse::{parse_line, parse_line_at, parse_line_full, takes_fast_path};
+pub use parse::{parse_line, parse_line_at, parse_line_cached, parse_line_full, takes_fast_path};
 pub use reject::{RejectKind, Rejection};
-pub use time::{EventTime, Horizon, TimestampError, TimestampUnit};
+pub use time::{DayCache, EventTime, Horizon, TimestampError, TimestampUnit};
 
 /// A stock tick: one trade of `volume` shares of `symbol` at `price`.
 #[derive(Clone, Debug, PartialEq)]

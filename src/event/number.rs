@@ -26,14 +26,9 @@ pub fn plain(b: &[u8]) -> Option<(Scalar<'static>, usize)> {
     let mut i = usize::from(negative);
     let int_start = i;
     let mut mantissa = 0u64;
-    let mut digits = 0usize;
-    while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-        // Up to 19 digits fit a u64; more go to the standard parser below.
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-        digits += 1;
-        i += 1;
-    }
+    i = digit_run(b, i, &mut mantissa);
     let int_digits = i - int_start;
+    let mut digits = int_digits;
     if int_digits == 0 || (int_digits > 1 && b[int_start] == b'0') {
         return None;
     }
@@ -42,14 +37,11 @@ pub fn plain(b: &[u8]) -> Option<(Scalar<'static>, usize)> {
     if b.get(i) == Some(&b'.') {
         i += 1;
         let frac_start = i;
-        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-            digits += 1;
-            i += 1;
-        }
+        i = digit_run(b, i, &mut mantissa);
         if i == frac_start {
             return None;
         }
+        digits += i - frac_start;
         exponent = -((i - frac_start) as i64);
         is_float = true;
     }
@@ -97,6 +89,21 @@ pub fn plain(b: &[u8]) -> Option<(Scalar<'static>, usize)> {
         std::str::from_utf8(&b[..i]).ok()?.parse::<f64>().ok()?
     };
     value.is_finite().then_some((Scalar::Float(value), i))
+}
+
+/// Reads the ASCII digits of `b` from `i` into `mantissa` (wrapping: up to 19 digits fit a
+/// u64; more go to the standard parser); returns the index after the last.
+#[inline(always)]
+fn digit_run(b: &[u8], mut i: usize, mantissa: &mut u64) -> usize {
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use super::scan::{self, Form};
 use super::{
-    classify, json, python, FieldNames, Horizon, RawFields, Record, RejectKind, Rejection,
+    classify, json, python, DayCache, FieldNames, Horizon, RawFields, Record, RejectKind, Rejection,
 };
 
 /// Parses one line (without its newline) in either JSON or Python-literal form, admitting any
@@ -23,6 +23,17 @@ pub fn parse_line_at<'a>(
     names: &FieldNames,
     horizon: &Horizon,
 ) -> Result<Record<'a>, Rejection> {
+    parse_line_cached(line, names, horizon, &mut DayCache::default())
+}
+
+/// Parses one line as [`parse_line_at`] does, with the same result, reusing the date of the
+/// previous ISO-8601 timestamp through `days`: a running pipeline keeps one per worker.
+pub fn parse_line_cached<'a>(
+    line: &'a [u8],
+    names: &FieldNames,
+    horizon: &Horizon,
+    days: &mut DayCache,
+) -> Result<Record<'a>, Rejection> {
     let text = utf8(line)?;
     let python_first = first_quote_is_single(line);
     let form = if python_first {
@@ -32,9 +43,9 @@ pub fn parse_line_at<'a>(
     };
     let mut fields = RawFields::default();
     if scan::fields(text, names, form, &mut fields).is_some() {
-        return classify(&mut fields, names, horizon);
+        return classify(&mut fields, names, horizon, days);
     }
-    read_in_full(text, names, horizon, python_first)
+    read_in_full(text, names, horizon, python_first, days)
 }
 
 /// Parses one line as [`parse_line_at`] does, with the full readers only: the reference the
@@ -46,7 +57,13 @@ pub fn parse_line_full<'a>(
     horizon: &Horizon,
 ) -> Result<Record<'a>, Rejection> {
     let text = utf8(line)?;
-    read_in_full(text, names, horizon, first_quote_is_single(line))
+    read_in_full(
+        text,
+        names,
+        horizon,
+        first_quote_is_single(line),
+        &mut DayCache::default(),
+    )
 }
 
 /// Whether the fast scanner reads `line` (for tests that check it is exercised).
@@ -78,6 +95,7 @@ fn read_in_full<'a>(
     names: &FieldNames,
     horizon: &Horizon,
     python_first: bool,
+    days: &mut DayCache,
 ) -> Result<Record<'a>, Rejection> {
     let parsed = if python_first {
         python::parse(text, names)
@@ -87,7 +105,7 @@ fn read_in_full<'a>(
             .or_else(|js| python::parse(text, names).map_err(|_| js.to_string()))
     };
     match parsed {
-        Ok(mut fields) => classify(&mut fields, names, horizon),
+        Ok(mut fields) => classify(&mut fields, names, horizon, days),
         Err(error) => {
             let form = if python_first || mentions_python_words(text) {
                 "a Python dict literal"
@@ -103,7 +121,11 @@ fn read_in_full<'a>(
 }
 
 fn first_quote_is_single(line: &[u8]) -> bool {
-    memchr::memchr2(b'\'', b'"', line).is_some_and(|i| line[i] == b'\'')
+    // The usual line opens `{"` or `{'`: that quote is the first, without a memchr call.
+    match line {
+        [b'{', q @ (b'"' | b'\''), ..] => *q == b'\'',
+        _ => memchr::memchr2(b'\'', b'"', line).is_some_and(|i| line[i] == b'\''),
+    }
 }
 
 fn mentions_python_words(text: &str) -> bool {

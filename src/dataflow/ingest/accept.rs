@@ -2,7 +2,7 @@
 //! then into the pre-combiner.
 
 use crate::delivery::{all_windows_below, PartitionProgress};
-use crate::event::{parse_line_at, Horizon, Record, RejectKind, Rejection};
+use crate::event::{parse_line_cached, DayCache, Horizon, Record, RejectKind, Rejection};
 use crate::source::{Item, PartitionClock, Position};
 use crate::window::{ReadingAgg, ReadingRecord, TickAgg, TickRecord};
 
@@ -42,6 +42,8 @@ pub(super) struct Accept<'a> {
     pub committed_below: Option<u64>,
     /// Parsed lines with event times beyond this are rejects (generated records never are).
     pub horizon: Horizon,
+    /// The last ISO-8601 date this worker parsed, reused while lines stay on that day.
+    pub days: &'a mut DayCache,
 }
 
 impl Accept<'_> {
@@ -55,7 +57,7 @@ impl Accept<'_> {
         self.counts.records_in += 1;
         match item {
             Item::Line(line, position) => {
-                match parse_line_at(line, &self.settings.fields, &self.horizon) {
+                match parse_line_cached(line, &self.settings.fields, &self.horizon, self.days) {
                     Ok(record) => self.record(&record, position, || lossy(line)),
                     Err(rejection) => self.reject(position, rejection, lossy(line)),
                 }

@@ -32,7 +32,7 @@ use super::gossip::WatermarkBoard;
 use super::{Combiner, Partial, RunControl};
 use crate::config::ReadingFilter;
 use crate::delivery::{PartitionKey, PartitionProgress, ProgressBook, Restart, Resume};
-use crate::event::{EventTime, FieldNames, Horizon, RejectKind};
+use crate::event::{DayCache, EventTime, FieldNames, Horizon, RejectKind};
 use crate::live::{RecentReject, RecentRejects};
 use crate::metrics::Metrics;
 use crate::row::RejectRow;
@@ -206,6 +206,8 @@ struct Ingest {
     counts: Counts,
     pending_rejects: Vec<PendingReject>,
     reject_rows: Vec<RejectRow>,
+    /// The parser's cache of the last ISO-8601 date, kept across activations.
+    days: DayCache,
     cx: Arc<IngestContext>,
     worker: usize,
 }
@@ -237,6 +239,7 @@ impl Ingest {
             counts: Counts::default(),
             pending_rejects: Vec::new(),
             reject_rows: Vec::new(),
+            days: DayCache::default(),
             cx,
             worker,
         }
@@ -287,6 +290,7 @@ impl Ingest {
                 promised,
                 committed_below,
                 horizon,
+                days: &mut self.days,
             };
             let poll = part.reader.poll(&mut |item| ctx.item(item));
             if self.counts.records_in > before {

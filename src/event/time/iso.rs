@@ -5,9 +5,30 @@ use std::fmt;
 use super::civil::{civil_from_days, days_from_civil, days_in_month};
 use super::{EventTime, TimestampError};
 
+/// The date of the last ISO-8601 timestamp one parser read, and its days since the epoch.
+///
+/// Lines of the same day share their first ten bytes (`YYYY-MM-DD`); when the next timestamp
+/// starts with the same bytes, the date is not read or checked again. Only a date that was
+/// valid is kept, so the result is exactly what a fresh parse gives. One per parser instance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DayCache {
+    /// All zeros at first, which no timestamp that gets this far starts with (`b[4]` is `-`).
+    date: [u8; 10],
+    days: i64,
+}
+
 impl EventTime {
     /// Parses `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|±HH:MM|±HHMM]`; no zone means UTC.
     pub fn parse_iso8601(text: &str) -> Result<EventTime, TimestampError> {
+        EventTime::parse_iso8601_cached(text, &mut DayCache::default())
+    }
+
+    /// Parses as [`EventTime::parse_iso8601`] does, reusing the date of the previous call
+    /// through `cache` when this one has the same.
+    pub fn parse_iso8601_cached(
+        text: &str,
+        cache: &mut DayCache,
+    ) -> Result<EventTime, TimestampError> {
         let syntax = || TimestampError::Syntax(text.to_string());
         let b = text.as_bytes();
         if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
@@ -16,23 +37,34 @@ impl EventTime {
         if b[10] != b'T' && b[10] != b't' && b[10] != b' ' {
             return Err(syntax());
         }
-        let year = digits(&b[0..4]).ok_or_else(syntax)? as i64;
-        let month = digits(&b[5..7]).ok_or_else(syntax)?;
-        let day = digits(&b[8..10]).ok_or_else(syntax)?;
+        let date: [u8; 10] = b[..10].try_into().expect("at least 19 bytes");
+        // `None` when the date is the cached one, already read and found valid.
+        let civil = if date == cache.date {
+            None
+        } else {
+            let year = digits(&b[0..4]).ok_or_else(syntax)? as i64;
+            let month = digits(&b[5..7]).ok_or_else(syntax)?;
+            let day = digits(&b[8..10]).ok_or_else(syntax)?;
+            Some((year, month, day))
+        };
         let hour = digits(&b[11..13]).ok_or_else(syntax)?;
         let minute = digits(&b[14..16]).ok_or_else(syntax)?;
         let second = digits(&b[17..19]).ok_or_else(syntax)?;
         let mut rest = &b[19..];
         let mut millis = 0u64;
         if let Some((&b'.', frac)) = rest.split_first() {
-            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            // Keep milliseconds; finer digits are truncated, as event time is millisecond-grained.
+            let mut n = 0;
+            while let Some(&d) = frac.get(n).filter(|d| d.is_ascii_digit()) {
+                if n < 3 {
+                    millis = millis * 10 + u64::from(d - b'0');
+                }
+                n += 1;
+            }
             if n == 0 {
                 return Err(syntax());
             }
-            // Keep milliseconds; finer digits are truncated, as event time is millisecond-grained.
-            for (i, d) in frac[..n].iter().enumerate().take(3) {
-                millis += u64::from(d - b'0') * [100, 10, 1][i];
-            }
+            millis *= [1, 100, 10, 1][n.min(3)];
             rest = &frac[n..];
         }
         let offset_secs: i64 = match rest {
@@ -58,16 +90,20 @@ impl EventTime {
             }
             _ => return Err(syntax()),
         };
-        if !(1..=12).contains(&month)
-            || day == 0
-            || day > days_in_month(year, month)
-            || hour > 23
-            || minute > 59
-            || second > 60
-        {
+        let date_valid = civil.is_none_or(|(year, month, day)| {
+            (1..=12).contains(&month) && day != 0 && day <= days_in_month(year, month)
+        });
+        if !date_valid || hour > 23 || minute > 59 || second > 60 {
             return Err(TimestampError::Range(text.to_string()));
         }
-        let days = days_from_civil(year, month, day);
+        let days = match civil {
+            None => cache.days,
+            Some((year, month, day)) => {
+                let days = days_from_civil(year, month, day);
+                *cache = DayCache { date, days };
+                days
+            }
+        };
         let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
         if secs < 0 {
             return Err(TimestampError::BeforeEpoch(text.to_string()));
@@ -169,6 +205,28 @@ mod tests {
             assert!(EventTime::parse_iso8601(bad).is_err(), "{bad:?} parsed");
         }
         assert!(EventTime::parse_iso8601("2024-02-29T00:00:00").is_ok());
+    }
+
+    #[test]
+    fn cached_dates_give_what_a_fresh_parse_gives() {
+        let mut cache = DayCache::default();
+        for s in [
+            "2025-11-20T09:30:00Z",
+            "2025-11-20T09:30:01.5Z",
+            "2025-11-20T24:00:00",
+            "2025-11-20T09:3x:00",
+            "2025-11-20 23:59:59-05:00",
+            "2025-02-29T00:00:00",
+            "2025-02-29T00:00:00",
+            "2024-02-29T00:00:00",
+            "2024-02-29T12:00:00+01:00",
+            "1970-01-01T00:00:00+00:01",
+            "1970-01-01T00:01:00+00:01",
+            "2025-11-20T09:30:00 junk",
+        ] {
+            let fresh = EventTime::parse_iso8601(s);
+            assert_eq!(EventTime::parse_iso8601_cached(s, &mut cache), fresh, "{s}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod iso;
 mod unit;
 
 pub use horizon::Horizon;
+pub use iso::DayCache;
 pub use unit::TimestampUnit;
 
 /// A point in event time, in whole milliseconds since 1970-01-01T00:00:00Z.
