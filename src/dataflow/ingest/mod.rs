@@ -18,10 +18,11 @@
 //!    partitions have all ended, with none more to come, drops it.
 
 mod accept;
+mod rejects;
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
@@ -33,7 +34,7 @@ use super::{Combiner, Partial, RunControl};
 use crate::config::ReadingFilter;
 use crate::delivery::{PartitionKey, PartitionProgress, ProgressBook, Restart, Resume};
 use crate::event::{DayCache, EventTime, FieldNames, Horizon, RejectKind};
-use crate::live::{RecentReject, RecentRejects};
+use crate::live::RecentRejects;
 use crate::metrics::Metrics;
 use crate::row::RejectRow;
 use crate::sink::Sinks;
@@ -399,54 +400,6 @@ impl Ingest {
             if c.rejects[kind as usize] > 0 {
                 m.add_rejects(kind, c.rejects[kind as usize]);
             }
-        }
-    }
-
-    /// Gives the pending rejects of partition `index` their line numbers.
-    fn resolve_rejects(&mut self, index: usize) {
-        let received_at = SystemTime::now();
-        let keep = self.cx.sinks.wants_rejects();
-        let part = &mut self.partitions[index];
-        let mut recent = self.cx.recent_rejects.as_ref().map(|r| r.lock());
-        for r in self.pending_rejects.drain(..) {
-            self.counts.rejects[r.rejection.kind as usize] += 1;
-            let line = part.reader.absolute_line(r.position);
-            part.first_lines.rejected(line, &r.rejection, &r.raw);
-            if let Some(recent) = recent.as_mut() {
-                recent.note(r.rejection.kind, || RecentReject {
-                    source: part.reader.source().to_string(),
-                    partition: part.reader.index(),
-                    line,
-                    offset: r.position.offset,
-                    received_at,
-                    detail: r.rejection.detail.clone(),
-                    raw: r.raw.clone(),
-                });
-            }
-            if !keep {
-                continue;
-            }
-            self.reject_rows.push(RejectRow {
-                source: part.reader.source().to_string(),
-                partition: part.reader.index(),
-                position: r.position.offset,
-                line,
-                received_at,
-                reason: r.rejection.kind.code(),
-                detail: r.rejection.detail,
-                raw: r.raw,
-            });
-        }
-    }
-
-    /// Hands the resolved rejects to every sink that keeps them.
-    fn send_rejects(&mut self) {
-        if self.reject_rows.is_empty() {
-            return;
-        }
-        let rows = std::mem::take(&mut self.reject_rows);
-        if let Err(e) = self.cx.sinks.rejects(&rows) {
-            self.cx.control.fail(e.to_string());
         }
     }
 }
