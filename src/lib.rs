@@ -11,6 +11,7 @@ pub mod human;
 pub mod live;
 pub mod metrics;
 pub mod produce;
+pub mod reference;
 pub mod retry;
 pub mod row;
 pub mod sink;
