@@ -196,6 +196,17 @@ pub struct PipelineArgs {
     /// Redis sink: `PUBLISH {prefix}updates` after each commit, for live subscribers.
     #[arg(long)]
     pub redis_publish: bool,
+    /// Reference data for `sector_average` rows: `file:PATH.csv` (header
+    /// `symbol,sector[,valid_from]`), `postgres://...` with --reference-table, or
+    /// `kafka://BROKER/TOPIC` (a compacted topic keyed by symbol).
+    #[arg(long, value_name = "URI")]
+    pub reference: Option<String>,
+    /// The PostgreSQL reference table (columns symbol text, sector text, valid_from timestamptz).
+    #[arg(long, value_name = "NAME")]
+    pub reference_table: Option<String>,
+    /// How often the PostgreSQL reference table is read again (default 5s).
+    #[arg(long, value_name = "DURATION")]
+    pub reference_poll: Option<String>,
     /// Window length, e.g. 60s.
     #[arg(long, value_name = "DURATION")]
     pub window: Option<String>,
@@ -356,6 +367,9 @@ impl PipelineArgs {
         if self.exit_at_end {
             spec.exit_at_end = Some(true);
         }
+        set(&mut spec.reference, &self.reference);
+        set(&mut spec.reference_table, &self.reference_table);
+        set(&mut spec.reference_poll, &self.reference_poll);
         set(&mut spec.window.length, &self.window);
         set(&mut spec.window.slide, &self.slide);
         set(&mut spec.window.count, &self.count_window);

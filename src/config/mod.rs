@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::event::FieldNames;
+use crate::reference::ReferenceSpec;
 use crate::sink::postgres::Tables;
 use crate::sink::redis::{RedisSection, RedisSettings};
 use crate::sink::{Format, SinkSpec};
@@ -60,6 +61,13 @@ pub struct SpecFile {
     /// Where to serve the live page, `/api/...`, `/metrics`, `/healthz` and `/readyz` (what
     /// `--http-addr` sets; the flag wins).
     pub http_addr: Option<String>,
+    /// Where each symbol's sector comes from, for `sector_average` rows: `file:PATH.csv`,
+    /// `postgres://...` (with `reference_table`) or `kafka://BROKER/TOPIC` (`--reference`).
+    pub reference: Option<String>,
+    /// The PostgreSQL reference table (`--reference-table`).
+    pub reference_table: Option<String>,
+    /// How often the PostgreSQL reference table is read again (`--reference-poll`, default 5s).
+    pub reference_poll: Option<String>,
     pub window: WindowSection,
     pub event_time: EventTimeSection,
     pub filter: FilterSection,
@@ -146,6 +154,9 @@ impl SpecFile {
         if let Some(sinks) = &mut spec.sinks {
             sinks.iter_mut().for_each(|s| *s = rebase(s, "file:"));
         }
+        if let Some(r) = &mut spec.reference {
+            *r = rebase(r, "file:");
+        }
         if let Some(r) = &mut spec.rejects {
             if r != "stderr" {
                 *r = rebase(r, "");
@@ -193,6 +204,8 @@ pub struct Pipeline {
     pub max_line_bytes: usize,
     pub postgres: PostgresSettings,
     pub redis: RedisSettings,
+    /// Where each symbol's sector comes from; `None`: no `sector_average` rows.
+    pub reference: Option<ReferenceSpec>,
 }
 
 /// Validated PostgreSQL sink settings.
@@ -210,6 +223,29 @@ impl Pipeline {
     /// Validates a spec (already merged with command-line overrides).
     pub fn from_spec(spec: SpecFile) -> Result<Pipeline, ConfigError> {
         let kafka_settings = spec.kafka.clone();
+        let reference_poll = spec
+            .reference_poll
+            .as_deref()
+            .map(|text| duration("reference_poll", text))
+            .transpose()?;
+        let reference = match &spec.reference {
+            Some(uri) => Some(
+                ReferenceSpec::parse(
+                    uri,
+                    spec.reference_table.as_deref(),
+                    reference_poll,
+                    &kafka_settings.settings,
+                )
+                .map_err(|e| invalid("reference", e))?,
+            ),
+            None if spec.reference_table.is_some() || reference_poll.is_some() => {
+                return Err(invalid(
+                    "reference",
+                    "--reference-table and --reference-poll need --reference postgres://...",
+                ))
+            }
+            None => None,
+        };
         let connectors = ConnectorSettings {
             generator: spec.generator.unwrap_or_default(),
             kafka: spec.kafka,
@@ -371,6 +407,7 @@ impl Pipeline {
             max_line_bytes,
             postgres,
             redis,
+            reference,
         })
     }
 
