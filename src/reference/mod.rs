@@ -11,6 +11,12 @@ use crate::event::EventTime;
 mod file;
 mod kafka;
 mod postgres;
+mod snapshot;
+mod valid_from;
+
+pub use postgres::PostgresReference;
+pub use snapshot::{canonical, summary};
+pub use valid_from::{parse_valid_from, valid_from_json};
 
 /// One row of the mapping: `symbol` is in `sector` from `valid_from` on (since always when
 /// `None`). A symbol may have several rows with different `valid_from`.
