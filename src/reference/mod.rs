@@ -14,6 +14,7 @@ mod postgres;
 mod snapshot;
 mod valid_from;
 
+pub use kafka::KafkaReference;
 pub use postgres::PostgresReference;
 pub use snapshot::{canonical, summary};
 pub use valid_from::{parse_valid_from, valid_from_json};

@@ -72,7 +72,8 @@ impl PostgresReference {
         };
         let quoted = quote_table(table).map_err(&unusable)?;
         let target = Target::parse(url).map_err(|e| unusable(format!("{e}; fix --reference")))?;
-        let mut client = open_session(&target, timeout).map_err(|e| unusable(e.to_string()))?;
+        let mut client = open_session(&target, timeout)
+            .map_err(|e| unusable(format!("{e}; or fix the URL in --reference")))?;
         check_columns(&mut client, &quoted, table).map_err(unusable)?;
         Ok(PostgresReference {
             target,
