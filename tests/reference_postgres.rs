@@ -303,3 +303,78 @@ fn verify_full_tls_reads_the_table() {
     };
     assert!(e.contains("certificate"), "{e}");
 }
+
+/// `tickflow check` with `args`: whether it passed, and its lines.
+fn check(args: &[&str]) -> (bool, Vec<String>) {
+    let out = common::tickflow().arg("check").args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    (
+        out.status.success(),
+        text.lines().map(String::from).collect(),
+    )
+}
+
+#[test]
+fn check_reports_a_postgres_reference_and_writes_nothing() {
+    let Some(mut client) = pg() else { return };
+    let table = reference_table(
+        &mut client,
+        "refpg_check",
+        "('AAPL', 'Tech', NULL), ('JPM', 'Banks', NULL), ('JPM', 'Tech', '2025-11-20T09:30:00Z')",
+    );
+    let url = pg_url();
+    let shown = spec(&url, &table).to_string();
+    let args = |table: &str| -> Vec<String> {
+        [
+            "--source",
+            "generator",
+            "--reference",
+            &url,
+            "--reference-table",
+            table,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: Vec<String>| check(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Only this test touches its schema: what check could write would show there.
+    let schema = table.split('.').next().unwrap().to_string();
+    let tables_and_rows = |client: &mut postgres::Client| -> (i64, i64) {
+        let tables: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = $1",
+                &[&schema],
+            )
+            .unwrap()
+            .get(0);
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        (tables, rows)
+    };
+    let before = tables_and_rows(&mut client);
+    let (ok, lines) = run(args(&table));
+    assert!(ok, "{lines:?}");
+    assert_eq!(
+        lines[1],
+        format!("reference {shown}: ok (2 symbols in 2 sectors, 3 rows)")
+    );
+    assert_eq!(
+        tables_and_rows(&mut client),
+        before,
+        "check wrote something"
+    );
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} ALTER COLUMN valid_from TYPE date"
+        ))
+        .unwrap();
+    let (ok, lines) = run(args(&table));
+    assert!(!ok, "{lines:?}");
+    assert!(
+        lines[1].starts_with(&format!("reference {shown}: FAILED: "))
+            && lines[1].contains("column valid_from is date, expected timestamptz"),
+        "{lines:?}"
+    );
+}
