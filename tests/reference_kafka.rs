@@ -267,7 +267,7 @@ fn a_missing_topic_is_an_error_naming_topic_and_brokers() {
 }
 
 #[test]
-fn a_tls_broker_is_read_with_the_runs_settings() {
+fn a_tls_broker_is_read_with_the_runs_settings_and_its_loss_survived() {
     let dir = tempfile::tempdir().unwrap();
     let certs = Certs::make(dir.path(), "client");
     let Some(tls) = TlsBroker::start(&certs) else {
@@ -287,12 +287,21 @@ fn a_tls_broker_is_read_with_the_runs_settings() {
         "sectors",
         &[(1, b"AAPL", Some(r#"{"sector": "Tech"}"#))],
     );
-    let mut reader =
-        open(&spec(&tls.address, "sectors", &settings)).unwrap_or_else(|e| panic!("{e}"));
+    let source = spec(&tls.address, "sectors", &settings);
+    let mut reader = open(&source).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         reader.read().unwrap(),
         Some(vec![row("AAPL", "Tech", None)])
     );
+    // The broker goes away: reads go on without an error or a new mapping, and the failure is
+    // counted (the dataflow keeps the last mapping).
+    drop(tls);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reference_errors(&source.to_string(), ReferenceProblem::ReadFailed) == 0 {
+        assert_eq!(reader.read().unwrap(), None);
+        assert!(Instant::now() < deadline, "the lost broker went unnoticed");
+    }
+    assert_eq!(reader.read().unwrap(), None);
 }
 
 /// `tickflow check` with `args`: whether it passed, and its lines.
