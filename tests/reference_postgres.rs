@@ -202,6 +202,43 @@ fn a_lost_connection_keeps_the_mapping_and_reconnects() {
     );
 }
 
+#[test]
+fn a_table_altered_while_running_fails_reads_not_the_run() {
+    let Some(mut client) = pg() else { return };
+    let table = reference_table(&mut client, "refpg_alter", "('AAPL', 'Tech', NULL)");
+    let source = spec(&pg_url(), &table).to_string();
+    let mut reader = reader(&pg_url(), &table);
+    assert_eq!(
+        reader.read().unwrap(),
+        Some(vec![row("AAPL", "Tech", None)])
+    );
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} ALTER COLUMN valid_from TYPE date"
+        ))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reference_errors(&source, ReferenceProblem::ReadFailed) == 0 {
+        assert_eq!(reader.read().unwrap(), None);
+        assert!(
+            Instant::now() < deadline,
+            "the altered table went unnoticed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Put right, the table is read again.
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} ALTER COLUMN valid_from TYPE timestamptz;
+             INSERT INTO {table} VALUES ('XOM', 'Energy', NULL)"
+        ))
+        .unwrap();
+    assert_eq!(
+        next_snapshot(&mut *reader),
+        vec![row("AAPL", "Tech", None), row("XOM", "Energy", None)]
+    );
+}
+
 fn with_query(url: &str, pair: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{pair}")

@@ -113,10 +113,15 @@ impl PostgresReference {
         };
         let mut usable = Vec::with_capacity(rows.len());
         let mut skipped = Vec::new();
+        // The table may have been altered since it was checked: a column of another type now
+        // fails the read (and the last mapping stays), it does not stop the run.
+        let changed = |e: postgres::Error| {
+            format!("{e}; the table's columns must stay symbol text, sector text, valid_from timestamptz")
+        };
         for row in &rows {
-            let symbol: Option<String> = row.get(0);
-            let sector: Option<String> = row.get(1);
-            let valid_from: Option<PgTimestamp> = row.get(2);
+            let symbol: Option<String> = row.try_get(0).map_err(changed)?;
+            let sector: Option<String> = row.try_get(1).map_err(changed)?;
+            let valid_from: Option<PgTimestamp> = row.try_get(2).map_err(changed)?;
             match usable_row(symbol.as_deref(), sector.as_deref(), valid_from) {
                 Ok(mapping) => usable.push(mapping),
                 Err(why) => skipped.push(format!(
