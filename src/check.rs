@@ -176,13 +176,26 @@ fn readable_reference(spec: &ReferenceSpec) -> Result<String, String> {
         ReferenceError::Unusable { message, .. } => message,
     };
     let mut reader = crate::reference::open(spec).map_err(reason)?;
-    match reader.read().map_err(reason)? {
-        Some(rows) if rows.is_empty() => Ok(
-            "0 symbols in 0 sectors: every tick would be unmapped; fill the reference or fix --reference".into(),
-        ),
-        Some(rows) => Ok(crate::reference::summary(&rows)),
-        None => Err("the reader gave no mapping at its first read (a bug in tickflow)".into()),
+    let mut found = match reader.read().map_err(reason)? {
+        Some(rows) if rows.is_empty() => {
+            "0 symbols in 0 sectors: every tick would be unmapped; fill the reference or fix --reference".to_string()
+        }
+        Some(rows) => crate::reference::summary(&rows),
+        None => return Err("the reader gave no mapping at its first read (a bug in tickflow)".into()),
+    };
+    let invalid = crate::metrics::ReferenceProblem::Invalid;
+    let skipped = crate::metrics::reference_errors(&spec.to_string(), invalid);
+    if skipped > 0 {
+        let what = if skipped == 1 {
+            "row or message"
+        } else {
+            "rows or messages"
+        };
+        found.push_str(&format!(
+            "; {skipped} unusable {what} skipped (warned about on stderr)"
+        ));
     }
+    Ok(found)
 }
 
 /// A file that can be read: its size, or why not.
