@@ -20,6 +20,7 @@ use rdkafka::ClientConfig;
 
 use common::certs::Certs;
 use common::kafka_tls::TlsBroker;
+use common::partition_gate::GatedBroker;
 use common::*;
 use tickflow::event::EventTime;
 use tickflow::metrics::{reference_errors, ReferenceProblem};
@@ -302,76 +303,6 @@ fn a_tls_broker_is_read_with_the_runs_settings_and_its_loss_survived() {
         assert!(Instant::now() < deadline, "the lost broker went unnoticed");
     }
     assert_eq!(reader.read().unwrap(), None);
-}
-
-/// A tansu of the test's own behind `tests/support/partition_gate.py`, which hides a topic's
-/// higher partitions from Metadata answers until told (tansu cannot add partitions); both
-/// killed on drop.
-struct GatedBroker {
-    address: String,
-    control: std::path::PathBuf,
-    children: Vec<std::process::Child>,
-}
-
-impl GatedBroker {
-    fn start(dir: &std::path::Path) -> Option<GatedBroker> {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let py = common::python::python(&[])?;
-        let (broker_port, gate_port) = (free_port(), free_port());
-        let control = dir.join("gate");
-        std::fs::write(&control, "").unwrap();
-        let tansu = Command::new("tansu")
-            .arg("broker")
-            .arg(format!("--listener-url=tcp://127.0.0.1:{broker_port}"))
-            .arg(format!(
-                "--advertised-listener-url=tcp://127.0.0.1:{gate_port}"
-            ))
-            .arg("--storage-engine=memory://tansu/")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu on the PATH (.ci/run installs it)");
-        let mut gate = py
-            .script("tests/support/partition_gate.py")
-            .arg(gate_port.to_string())
-            .arg(format!("127.0.0.1:{broker_port}"))
-            .arg(&control)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut ready = String::new();
-        std::io::BufReader::new(gate.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        let gated = GatedBroker {
-            address: format!("127.0.0.1:{gate_port}"),
-            control,
-            children: vec![tansu, gate],
-        };
-        assert_eq!(ready.trim(), "ready");
-        let up = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            TcpStream::connect(("127.0.0.1", broker_port)).is_ok()
-        });
-        assert!(up, "tansu did not start on port {broker_port}");
-        Some(gated)
-    }
-
-    /// Shows only partitions below `n` of `topic` (`None`: every one).
-    fn show(&self, topic: &str, n: Option<usize>) {
-        let text = n.map(|n| format!("{topic} {n}")).unwrap_or_default();
-        std::fs::write(&self.control, text).unwrap();
-    }
-}
-
-impl Drop for GatedBroker {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 #[test]
