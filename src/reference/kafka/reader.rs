@@ -120,6 +120,7 @@ impl KafkaReference {
     fn read_to_end(&mut self) -> Result<(), ReferenceError> {
         let mut progress = Instant::now();
         let mut warnings = 0;
+        let mut last_error = None;
         while self.ended.len() < self.partitions.len() {
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
@@ -132,7 +133,8 @@ impl KafkaReference {
                     progress = Instant::now();
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(error = %e, reference = %self.shown, "Kafka client")
+                    tracing::debug!(error = %e, reference = %self.shown, "Kafka client");
+                    last_error = Some(e.to_string());
                 }
             }
             if progress.elapsed() > self.patience {
@@ -144,9 +146,10 @@ impl KafkaReference {
                 return Err(ReferenceError::Unusable {
                     source_name: self.shown.clone(),
                     message: format!(
-                        "partitions {} did not reach their end: nothing arrived from them for {}; are the brokers reachable (check -X security.protocol, ssl.* and sasl.*)?",
+                        "partitions {} did not reach their end: nothing arrived from them for {}{}; are the brokers reachable (check -X security.protocol, ssl.* and sasl.*)?",
                         waiting.join(", "),
-                        crate::human::duration(self.patience)
+                        crate::human::duration(self.patience),
+                        last_error.map_or_else(String::new, |e| format!(" (last client error: {e})"))
                     ),
                 });
             }
