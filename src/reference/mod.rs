@@ -1,6 +1,11 @@
 //! Reference data: which sector each symbol belongs to, and since when. Read from a CSV file, a
 //! PostgreSQL table or a compacted Kafka topic; every reader hands over whole snapshots, and the
 //! dataflow turns the difference between two snapshots into changes of an arranged collection.
+//!
+//! Files: `file.rs`, `postgres.rs`, `kafka/` (one reader each), `valid_from.rs` (how sources
+//! write valid_from: Unix seconds or RFC 3339), `snapshot.rs` (a reading made canonical, and
+//! the summary `tickflow check` prints). Rows or messages a reader skips, and reads that fail
+//! while running, are counted in `tickflow_reference_errors_total` ([`crate::metrics`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
