@@ -17,11 +17,24 @@ pub fn parse_valid_from(text: &str) -> Result<Option<EventTime>, String> {
         let secs: f64 = text.parse().map_err(|_| {
             format!("valid_from {text:?} is neither Unix seconds nor an RFC 3339 time")
         })?;
-        EventTime::from_unix_seconds(secs)
+        return from_seconds(secs);
     } else {
         EventTime::parse_iso8601(text)
     };
     parsed.map(Some).map_err(|e| format!("valid_from: {e}"))
+}
+
+/// Unix seconds to event time. A number of 1e11 or more (past the year 5000) is refused: it
+/// is almost surely milliseconds, which read as seconds would never apply.
+fn from_seconds(secs: f64) -> Result<Option<EventTime>, String> {
+    if secs >= 1e11 {
+        return Err(format!(
+            "valid_from {secs} is past the year 5000: write Unix seconds, not milliseconds"
+        ));
+    }
+    EventTime::from_unix_seconds(secs)
+        .map(Some)
+        .map_err(|e| format!("valid_from: {e}"))
 }
 
 /// Reads `valid_from` from a JSON value: absent or null means since always, a number is Unix
@@ -33,9 +46,7 @@ pub fn valid_from_json(value: Option<&serde_json::Value>) -> Result<Option<Event
             let secs = n
                 .as_f64()
                 .ok_or_else(|| format!("valid_from {n} is not a number of seconds"))?;
-            EventTime::from_unix_seconds(secs)
-                .map(Some)
-                .map_err(|e| format!("valid_from: {e}"))
+            from_seconds(secs)
         }
         Some(serde_json::Value::String(s)) if s.trim().is_empty() => Err(
             "valid_from is an empty string (leave it out or write null for since always)".into(),
@@ -71,7 +82,14 @@ mod tests {
             parse_valid_from("2025-11-20T10:30:00+01:00"),
             Ok(Some(EventTime(T)))
         );
-        for bad in ["-5", "soon", "2025-13-20T09:30:00Z", "12abc", "NaN"] {
+        for bad in [
+            "-5",
+            "soon",
+            "2025-13-20T09:30:00Z",
+            "12abc",
+            "NaN",
+            "1763631000000",
+        ] {
             let e = parse_valid_from(bad).unwrap_err();
             assert!(e.contains("valid_from"), "{bad}: {e}");
         }
@@ -93,7 +111,14 @@ mod tests {
             valid_from_json(Some(&json!("2025-11-20T09:30:00Z"))),
             Ok(Some(EventTime(T)))
         );
-        for bad in [json!(-1), json!(""), json!(true), json!([1]), json!("x")] {
+        for bad in [
+            json!(-1),
+            json!(""),
+            json!(true),
+            json!([1]),
+            json!("x"),
+            json!(1763631000000u64),
+        ] {
             assert!(valid_from_json(Some(&bad)).is_err(), "{bad}");
         }
     }
