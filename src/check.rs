@@ -3,7 +3,8 @@
 //!
 //! How it works:
 //! 1. [`findings`] lists one check per component: a file source, each topic of a Kafka
-//!    source, each sink, the Kafka sink's result and progress topics, the rejects file.
+//!    source, the reference data, each sink, the Kafka sink's result and progress topics, the
+//!    rejects file.
 //! 2. The checks run at once, each on its own thread, so a pipeline whose brokers and
 //!    database are both down is reported in one run and within the longest timeout, not
 //!    their sum.
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Pipeline;
+use crate::reference::{ReferenceError, ReferenceSpec};
 use crate::sink::kafka::KafkaSinkConfig;
 use crate::sink::redis::RedisTarget;
 use crate::sink::SinkSpec;
@@ -72,6 +74,12 @@ pub fn findings(pipeline: &Pipeline) -> Vec<Finding> {
                 checks.push((format!("source {source}"), Box::new(|| Ok(String::new()))))
             }
         }
+    }
+    if let Some(reference) = &pipeline.reference {
+        checks.push((
+            format!("reference {reference}"),
+            Box::new(move || readable_reference(reference)),
+        ));
     }
     for sink in &pipeline.sinks {
         let name = format!("sink {sink}");
@@ -159,6 +167,35 @@ fn kafka_topic(config: &KafkaConfig, topic: &str, setting: &str) -> Result<Strin
             "{e} (check the brokers in the URI, the -X settings security.protocol, ssl.* and sasl.*, and --kafka-timeout)"
         )),
     }
+}
+
+/// The reference data, opened and read once as `run` would (its readers write nothing): how
+/// many symbols and sectors it maps, or why it cannot be read.
+fn readable_reference(spec: &ReferenceSpec) -> Result<String, String> {
+    let reason = |e: ReferenceError| match e {
+        ReferenceError::Unusable { message, .. } => message,
+    };
+    let mut reader = crate::reference::open(spec).map_err(reason)?;
+    let mut found = match reader.read().map_err(reason)? {
+        Some(rows) if rows.is_empty() => {
+            "0 symbols in 0 sectors: every tick would be unmapped; fill the reference or fix --reference".to_string()
+        }
+        Some(rows) => crate::reference::summary(&rows),
+        None => return Err("the reader gave no mapping at its first read (a bug in tickflow)".into()),
+    };
+    let invalid = crate::metrics::ReferenceProblem::Invalid;
+    let skipped = crate::metrics::reference_errors(&spec.to_string(), invalid);
+    if skipped > 0 {
+        let what = if skipped == 1 {
+            "row or message"
+        } else {
+            "rows or messages"
+        };
+        found.push_str(&format!(
+            "; {skipped} unusable {what} skipped (warned about on stderr)"
+        ));
+    }
+    Ok(found)
 }
 
 /// A file that can be read: its size, or why not.

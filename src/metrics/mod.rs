@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use crate::event::{EventTime, RejectKind};
 
 mod histogram;
+mod reference;
 
 pub use histogram::{Histogram, HistogramSummary};
+pub use reference::{add_reference_errors, reference_errors, ReferenceProblem};
 
 /// A worker's watermark slot before it has published one.
 const UNSET: u64 = 0;
@@ -318,6 +320,7 @@ impl Metrics {
             "# HELP tickflow_kafka_sink_in_flight Messages sent by the Kafka sink and not yet acknowledged.\n# TYPE tickflow_kafka_sink_in_flight gauge\ntickflow_kafka_sink_in_flight {}",
             self.kafka_sink_in_flight.load(Relaxed).max(0)
         );
+        reference::render(&mut out);
         let _ = writeln!(out, "# HELP tickflow_uptime_seconds Seconds since start.\n# TYPE tickflow_uptime_seconds gauge\ntickflow_uptime_seconds {}", self.started.elapsed().as_secs_f64());
         out
     }

@@ -1,6 +1,11 @@
 //! Reference data: which sector each symbol belongs to, and since when. Read from a CSV file, a
 //! PostgreSQL table or a compacted Kafka topic; every reader hands over whole snapshots, and the
 //! dataflow turns the difference between two snapshots into changes of an arranged collection.
+//!
+//! Files: `file.rs`, `postgres.rs`, `kafka/` (one reader each), `valid_from.rs` (how sources
+//! write valid_from: Unix seconds or RFC 3339), `snapshot.rs` (a reading made canonical, and
+//! the summary `tickflow check` prints). Rows or messages a reader skips, and reads that fail
+//! while running, are counted in `tickflow_reference_errors_total` ([`crate::metrics`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,6 +16,13 @@ use crate::event::EventTime;
 mod file;
 mod kafka;
 mod postgres;
+mod snapshot;
+mod valid_from;
+
+pub use kafka::KafkaReference;
+pub use postgres::PostgresReference;
+pub use snapshot::{canonical, summary};
+pub use valid_from::{parse_valid_from, valid_from_json};
 
 /// One row of the mapping: `symbol` is in `sector` from `valid_from` on (since always when
 /// `None`). A symbol may have several rows with different `valid_from`.

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod kafka_tls;
+pub mod partition_gate;
 pub mod pg;
 pub mod pgserver;
 pub mod python;
