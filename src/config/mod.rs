@@ -87,6 +87,7 @@ pub struct PostgresSection {
     pub schema: Option<String>,
     pub symbol_averages: Option<String>,
     pub category_means: Option<String>,
+    pub sector_averages: Option<String>,
     pub rejects: Option<String>,
     pub progress: Option<String>,
     /// How long to keep trying to reach the server (default 30s).
@@ -360,6 +361,7 @@ impl Pipeline {
             schema: pg.schema.unwrap_or(defaults.schema),
             symbol_averages: pg.symbol_averages.unwrap_or(defaults.symbol_averages),
             category_means: pg.category_means.unwrap_or(defaults.category_means),
+            sector_averages: pg.sector_averages.unwrap_or(defaults.sector_averages),
             rejects: pg.rejects.unwrap_or(defaults.rejects),
             progress: pg.progress.unwrap_or(defaults.progress),
         };
