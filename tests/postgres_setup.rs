@@ -60,7 +60,7 @@ fn progress_of(client: &mut Client, schema: &str, pipeline: &str) -> i64 {
 }
 
 fn owned_by(pipeline: &str) -> Vec<(String, String)> {
-    ["category_means", "symbol_averages"]
+    ["category_means", "sector_averages", "symbol_averages"]
         .iter()
         .map(|t| (t.to_string(), pipeline.to_string()))
         .collect()

@@ -108,6 +108,7 @@ pub fn rows(text: &[u8]) -> BTreeMap<RowKey, Value> {
         let key = v
             .get("symbol")
             .or_else(|| v.get("category"))
+            .or_else(|| v.get("sector"))
             .and_then(Value::as_str)
             .expect("key")
             .to_string();
