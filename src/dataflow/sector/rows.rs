@@ -20,6 +20,9 @@ use crate::window::WindowSpec;
 /// A sector window's value: `((sector, end), agg)`; the sector `None` gathers unmapped symbols.
 pub type SectorWindow = ((Option<String>, u64), SectorAgg);
 
+/// The changes of one time not yet complete, with the capability to send its rows at.
+type Pending = (Capability<u64>, Vec<(SectorWindow, isize)>);
+
 /// Extension trait: `changes.sector_rows(spec, metrics)`.
 pub trait SectorRows<'s> {
     /// Emits, at each time `t` once the input frontier passes it, a `sector_average` row for
@@ -49,8 +52,7 @@ impl<'s> SectorRows<'s> for Stream<'s, u64, Vec<(SectorWindow, u64, isize)>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
         let length = spec.length().as_millis() as u64;
         self.unary_frontier(Pipeline, "SectorRows", move |_cap, _info| {
-            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<(SectorWindow, isize)>)> =
-                BTreeMap::new();
+            let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
             // Revisions so far of every sector window that can still change, by (end, sector).
             let mut emitted: BTreeMap<(u64, Option<String>), u32> = BTreeMap::new();
             move |(input, frontier), output| {
