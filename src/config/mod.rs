@@ -307,6 +307,14 @@ impl Pipeline {
                 None => Ok(w),
             })
             .map_err(|e| invalid("window", e))?;
+        if reference.is_some() && window.count().is_some() {
+            // A count window's row is no span of time: there is no window end to take the
+            // mapping as of, and no sum of its symbols' rows that means anything.
+            return Err(invalid(
+                "reference",
+                "sector rollups need time windows: drop --reference or --count-window",
+            ));
+        }
         let max_out_of_orderness = duration(
             "event_time.max_out_of_orderness",
             spec.event_time.max_out_of_orderness,
