@@ -5,8 +5,7 @@
 //! How it works:
 //! 1. [`SymbolRecords`]: each `symbol_average` row becomes the record `(symbol, (end, agg))`
 //!    at the time the row was sent; a correction replaces it; it leaves at
-//!    [`records::expires_at`] (`end + D + 1`), when the window can no longer change (rounded
-//!    up, so that many windows leave at one time).
+//!    [`records::expires_at`] (`end + D + 1`), when the window can no longer change.
 //! 2. [`MappingInput`]: the mapping `(symbol, (valid_from, sector))`, read on worker 0, enters
 //!    at the first time not yet complete; it is arranged by symbol.
 //! 3. As of: the records join the mapping rows of their symbol with `valid_from < end` (none:
@@ -65,8 +64,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
         control: RunControl,
     ) -> Stream<'s, u64, Vec<WindowRow>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
-        let slide = spec.slide().as_millis() as u64;
-        let records = self.clone().symbol_records(lateness, slide);
+        let records = self.clone().symbol_records(lateness);
         let mapping = records
             .mapping(reference, control)
             .as_collection()

@@ -13,28 +13,17 @@ use crate::row::WindowRow;
 /// A symbol's aggregate for the window ending at `end`: `(symbol, (end, agg))`.
 pub type SymbolWindow = (String, (u64, OrdAgg));
 
-/// Windows whose records leave the collection together: one retraction time per this many
-/// slides, not one per window. Every distinct time costs each differential operator a round of
-/// work, so expiring once per window doubled the times the rollup handles; a record kept a little
-/// longer changes nothing, since changes after a window's [`expires_at`] are ignored anyway.
-pub const EXPIRE_EVERY_SLIDES: u64 = 64;
-
-/// Extension trait: `rows.symbol_records(lateness_ms, slide_ms)`.
+/// Extension trait: `rows.symbol_records(lateness_ms)`.
 pub trait SymbolRecords<'s> {
     /// Turns each `symbol_average` row sent at `t` into the update `+(symbol, (end, agg))` at
-    /// `t`, and schedules its retraction at [`expires_at`]`(end, lateness_ms)` rounded up to a
-    /// multiple of [`EXPIRE_EVERY_SLIDES`] slides. A correction
+    /// `t`, and schedules its retraction at [`expires_at`]`(end, lateness_ms)`. A correction
     /// (a later revision of the same symbol and window) retracts the previous value at its own
     /// time and moves the scheduled retraction over to the new value, so at any time the
     /// collection holds the last value of every window that can still change.
     ///
     /// Rows of a symbol all come from the worker that owns its key, so the last values kept
     /// here are exactly those of this worker's symbols; they are dropped once final.
-    fn symbol_records(
-        self,
-        lateness_ms: u64,
-        slide_ms: u64,
-    ) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>>;
+    fn symbol_records(self, lateness_ms: u64) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>>;
 }
 
 /// The time a window's records leave the collection: one past the last time a correction can
@@ -45,12 +34,7 @@ pub fn expires_at(end: u64, lateness_ms: u64) -> u64 {
 }
 
 impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
-    fn symbol_records(
-        self,
-        lateness_ms: u64,
-        slide_ms: u64,
-    ) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
-        let step = slide_ms.max(1).saturating_mul(EXPIRE_EVERY_SLIDES);
+    fn symbol_records(self, lateness_ms: u64) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
         self.unary_frontier(Pipeline, "SymbolRecords", move |_cap, _info| {
             let mut last: HashMap<(String, u64), OrdAgg> = HashMap::new();
             let mut expiring: BTreeMap<u64, Vec<(String, u64)>> = BTreeMap::new();
@@ -66,10 +50,7 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
                             continue;
                         };
                         let (end, agg) = (end.0, OrdAgg(*agg));
-                        let expiry = expires_at(end, lateness_ms)
-                            .max(t + 1)
-                            .div_ceil(step)
-                            .saturating_mul(step);
+                        let expiry = expires_at(end, lateness_ms).max(t + 1);
                         let record = |a: OrdAgg| (symbol.clone(), (end, a));
                         match last.insert((symbol.clone(), end), agg) {
                             Some(previous) => {
