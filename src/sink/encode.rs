@@ -348,6 +348,47 @@ mod tests {
     }
 
     #[test]
+    fn sector_rows_in_contract_order_and_in_their_csv_columns() {
+        let mut agg = TickAgg::of(151.0, 10);
+        crate::window::Aggregate::merge(&mut agg, &TickAgg::of(155.3, 30));
+        let row = WindowRow::SectorAverage {
+            sector: "tech".into(),
+            start: EventTime(1_763_630_941_000),
+            end: EventTime(1_763_631_001_000),
+            agg,
+            symbols: 2,
+            revision: None,
+        };
+        let mut out = Vec::new();
+        encode(&row, Format::Jsonl, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"kind\":\"sector_average\",\"sector\":\"tech\",\"window_start\":\"2025-11-20T09:29:01Z\",\"window_end\":\"2025-11-20T09:30:01Z\",\"avg_price\":153.15,\"min_price\":151.0,\"max_price\":155.3,\"vwap\":154.22500000000002,\"ticks\":2,\"volume\":40,\"symbols\":2}\n"
+        );
+        let mut csv = Vec::new();
+        encode_with(&row, Format::Csv, true, &mut csv);
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "sector_average,,,2025-11-20T09:29:01Z,2025-11-20T09:30:01Z,153.15,151.0,155.3,154.22500000000002,2,40,,,tech,2\n"
+        );
+        let symbol = WindowRow::SymbolAverage {
+            symbol: "A".into(),
+            start: EventTime(0),
+            end: EventTime(1000),
+            agg: TickAgg::of(1.0, 1),
+            revision: None,
+        };
+        let mut csv = Vec::new();
+        encode_with(&symbol, Format::Csv, true, &mut csv);
+        let cells = String::from_utf8(csv)
+            .unwrap()
+            .trim_end()
+            .split(',')
+            .count();
+        assert_eq!(cells, csv_header(false, true).split(',').count());
+    }
+
+    #[test]
     fn a_revision_is_the_last_field_and_column() {
         let row = WindowRow::CategoryMean {
             category: "A".into(),
@@ -391,6 +432,14 @@ mod tests {
                 start: EventTime(0),
                 end: EventTime(1000),
                 agg: TickAgg::of(2.5, 0),
+                revision: None,
+            },
+            WindowRow::SectorAverage {
+                sector: "energy".into(),
+                start: EventTime(0),
+                end: EventTime(1000),
+                agg: TickAgg::of(2.5, 0),
+                symbols: 1,
                 revision: None,
             },
             WindowRow::CategoryMean {
