@@ -188,6 +188,37 @@ fn a_bad_reference_file_stops_the_run_naming_the_line() {
     );
 }
 
+#[test]
+fn check_reads_the_reference_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(dir.path(), "t.jsonl", &lines(&ticks(1, 10, 100, &["A"])));
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, csv(&file_mapping())).unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "symbol,sector\nA,tech\nB\n").unwrap();
+    let check = |reference: &std::path::Path| {
+        tickflow()
+            .args(["check", "--source", &file_uri(&input)])
+            .args(["--reference", &file_uri(reference)])
+            .output()
+            .unwrap()
+    };
+    let out = check(&good);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("good.csv: ok (6 rows, 4 symbols, 3 with valid_from)"),
+        "{text}"
+    );
+    let out = check(&bad);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("bad.csv: FAILED: line 3: 1 fields where the header has 2"),
+        "{text}"
+    );
+}
+
 /// Feeds `lines` to the child's stdin.
 fn feed(stdin: &mut std::process::ChildStdin, lines: &[String]) {
     for l in lines {

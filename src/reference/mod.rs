@@ -12,6 +12,8 @@ mod file;
 mod kafka;
 mod postgres;
 
+pub use file::check_file;
+
 /// One row of the mapping: `symbol` is in `sector` from `valid_from` on (since always when
 /// `None`). A symbol may have several rows with different `valid_from`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
