@@ -219,6 +219,51 @@ fn check_reads_the_reference_file() {
     );
 }
 
+/// `tickflow_unmapped_ticks_total` counts each tick of a symbol in no sector once: here every
+/// tick of Z, and of D before it is mapped, that lies in a window [kL - L, kL) already out.
+#[test]
+fn unmapped_ticks_are_counted_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("sectors.csv");
+    let mapping = file_mapping();
+    std::fs::write(&reference, csv(&mapping)).unwrap();
+    let ticks = ticks(21, 2_000, 9, &["A", "B", "C", "D", "Z"]);
+    let port = free_port();
+    let mut child = KillOnDrop(
+        tickflow()
+            .args(["run", "--source", "-", "--max-out-of-orderness", "0s"])
+            .args(window_args())
+            .args(["--reference", &file_uri(&reference)])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = stdout_lines(&mut child.0);
+    let mut stdin = child.0.stdin.take().unwrap();
+    feed(&mut stdin, &lines(&ticks));
+    // Every window ending at or before the last tick is out once its row is.
+    let last = ticks.last().unwrap().ms;
+    let mut seen = Vec::new();
+    wait_for_window(&out, &mut seen, last / S * S);
+    let counted_below = last / L * L;
+    let want = ticks
+        .iter()
+        .filter(|t| t.ms < counted_below)
+        .filter(|t| sector_of(&mapping, &t.symbol, (t.ms / L + 1) * L).is_none())
+        .count();
+    assert!(want > 100, "{want}");
+    let (_, body) = http_get(port, "/metrics").expect("the metrics endpoint answers");
+    let counted: usize = body
+        .lines()
+        .find_map(|l| l.strip_prefix("tickflow_unmapped_ticks_total "))
+        .expect("tickflow_unmapped_ticks_total is served")
+        .parse()
+        .unwrap();
+    assert_eq!(counted, want);
+}
+
 /// Feeds `lines` to the child's stdin.
 fn feed(stdin: &mut std::process::ChildStdin, lines: &[String]) {
     for l in lines {
