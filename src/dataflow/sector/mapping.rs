@@ -28,6 +28,9 @@ use crate::reference::{Mapping, ReferenceSpec};
 /// looks for a new snapshot when nothing else wakes it.
 const READ_EVERY: Duration = Duration::from_millis(200);
 
+/// The longest wait between two attempts while the reference keeps failing.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(10);
+
 /// A row of the mapping as the dataflow holds it: `(symbol, (valid_from, sector))`. A `None`
 /// sector means the symbol is in no sector from `valid_from` on; a `None` valid_from means
 /// since always.
@@ -210,16 +213,21 @@ impl ReaderThread {
                     }
                 };
                 let mut read_once = false;
+                // Consecutive failures after the first mapping: wait longer each time.
+                let mut pause = READ_EVERY;
                 while !stopped.load(Relaxed) {
                     let message = match reader.read() {
                         Ok(Some(snapshot)) => Some(Ok(snapshot)),
                         Ok(None) => None,
                         Err(e) if read_once => {
-                            tracing::warn!(error = %e, "reading the reference failed; keeping the previous mapping and trying again");
-                            None
+                            tracing::warn!(error = %e, retry_in = ?pause, "reading the reference failed; keeping the previous mapping and trying again");
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                            continue;
                         }
                         Err(e) => Some(Err(e.to_string())),
                     };
+                    pause = READ_EVERY;
                     if let Some(message) = message {
                         let fatal = message.is_err();
                         read_once = true;
