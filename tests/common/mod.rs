@@ -6,6 +6,7 @@ pub mod kafka_tls;
 pub mod pg;
 pub mod pgserver;
 pub mod python;
+pub mod sectors;
 
 use std::collections::BTreeMap;
 use std::io::Write;
