@@ -2,12 +2,16 @@
 """An independent, naive reference for tickflow's results: every record into every window.
 
     scripts/reference.py INPUT [--window 60] [--slide 1] [--keep-below 90] [--ooo 5]
+                         [--reference SECTORS.csv]
 
 Reads JSON lines (ticks and readings), applies per-file lateness (one partition, in file order:
 a record older than max-seen minus the out-of-orderness is dropped), and prints one JSON row a
 window, in tickflow's field layout, sorted. Means are exact: the inputs' float values summed
 and divided as fractions, rounded to a float once (Python's int division rounds correctly). Written without looking at tickflow's window code, to
 cross-check it; slow (O(L/S) per record), so meant for fixtures and test-sized inputs.
+With --reference (CSV `symbol,sector[,valid_from]`), also a sector_average row per sector and
+window: every tick of the window whose symbol's row with the greatest valid_from before the
+window's end names that sector.
 """
 import argparse
 import ast
@@ -24,6 +28,7 @@ p.add_argument("--window", type=int, default=60, help="seconds")
 p.add_argument("--slide", type=int, default=1, help="seconds")
 p.add_argument("--keep-below", type=float, default=90.0)
 p.add_argument("--ooo", type=float, default=5.0, help="max out-of-orderness, seconds")
+p.add_argument("--reference", help="CSV symbol,sector[,valid_from]: sector rows too")
 a = p.parse_args()
 L, S = a.window * 1000, a.slide * 1000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -99,6 +104,46 @@ for (cat, e), xs in readings.items():
     out.append({"kind": "category_mean", "category": cat, "window_start": iso(max(0, e - L)),
                 "window_end": iso(e), "mean_value": mean(sum(Fraction(x) for x in xs), len(xs)),
                 "readings": len(xs)})
-out.sort(key=lambda r: (r["kind"], r.get("symbol") or r.get("category"), r["window_end"]))
+
+
+def sector_of(mapping, sym, e):
+    """The sector of the row with the greatest valid_from strictly before e (None: always)."""
+    rows = [(vf, sector) for s, sector, vf in mapping if s == sym and (vf is None or vf < e)]
+    if not rows:
+        return None
+    return max(rows, key=lambda r: -1 if r[0] is None else r[0])[1]
+
+
+if a.reference:
+    mapping = []
+    with open(a.reference, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            if not line.strip():
+                continue
+            cells = [c.strip() for c in line.rstrip("\n").split(",")] + [""]
+            vf = cells[2]
+            if vf == "":
+                vf = None
+            else:
+                try:
+                    vf = int(Decimal(vf) * 1000)
+                except Exception:
+                    vf = millis(vf)
+            mapping.append((cells[0], cells[1], vf))
+    sectors = defaultdict(list)
+    for (sym, e), xs in ticks.items():
+        sector = sector_of(mapping, sym, e)
+        if sector is not None:
+            sectors[(sector, e)].append((sym, xs))
+    for (sector, e), groups in sectors.items():
+        xs = [x for _, g in groups for x in g]
+        vol = sum(v for _, v in xs)
+        out.append({"kind": "sector_average", "sector": sector, "window_start": iso(max(0, e - L)),
+                    "window_end": iso(e), "avg_price": mean(sum(Fraction(p) for p, _ in xs), len(xs)),
+                    "min_price": min(p for p, _ in xs), "max_price": max(p for p, _ in xs),
+                    "vwap": mean(sum(Fraction(p) * v for p, v in xs), vol) if vol else None,
+                    "ticks": len(xs), "volume": vol, "symbols": len(groups)})
+out.sort(key=lambda r: (r["kind"], r.get("symbol") or r.get("category") or r.get("sector"), r["window_end"]))
 for r in out:
     print(json.dumps(r, separators=(",", ":")))

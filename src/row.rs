@@ -24,6 +24,16 @@ pub enum WindowRow {
         agg: ReadingAgg,
         revision: Option<Revision>,
     },
+    /// Statistics of every tick of the symbols in a sector (as of the window's end, see
+    /// `dataflow::sector`); `symbols` counts the symbols with ticks in the window.
+    SectorAverage {
+        sector: String,
+        start: EventTime,
+        end: EventTime,
+        agg: TickAgg,
+        symbols: u64,
+        revision: Option<Revision>,
+    },
 }
 
 /// Which emission of its window a row is; rows carry one only when windows take corrections
@@ -44,12 +54,24 @@ impl WindowRow {
         match self {
             WindowRow::SymbolAverage { .. } => "symbol_average",
             WindowRow::CategoryMean { .. } => "category_mean",
+            WindowRow::SectorAverage { .. } => "sector_average",
+        }
+    }
+
+    /// The row's key besides its window: the symbol, category or sector.
+    pub fn key(&self) -> &str {
+        match self {
+            WindowRow::SymbolAverage { symbol, .. } => symbol,
+            WindowRow::CategoryMean { category, .. } => category,
+            WindowRow::SectorAverage { sector, .. } => sector,
         }
     }
 
     pub fn end(&self) -> EventTime {
         match self {
-            WindowRow::SymbolAverage { end, .. } | WindowRow::CategoryMean { end, .. } => *end,
+            WindowRow::SymbolAverage { end, .. }
+            | WindowRow::CategoryMean { end, .. }
+            | WindowRow::SectorAverage { end, .. } => *end,
         }
     }
 
@@ -57,7 +79,8 @@ impl WindowRow {
     pub fn revision(&self) -> Option<Revision> {
         match self {
             WindowRow::SymbolAverage { revision, .. }
-            | WindowRow::CategoryMean { revision, .. } => *revision,
+            | WindowRow::CategoryMean { revision, .. }
+            | WindowRow::SectorAverage { revision, .. } => *revision,
         }
     }
 

@@ -108,6 +108,11 @@ fn expected_outputs_come_from_the_reference() {
             "readings-file.expected.jsonl",
             vec!["--window", "10", "--slide", "10"],
         ),
+        (
+            "ticks-small.jsonl",
+            "sectors-file.expected.jsonl",
+            vec!["--reference", "dataflows/fixtures/sectors-small.csv"],
+        ),
     ] {
         let out = py
             .script("scripts/reference.py")

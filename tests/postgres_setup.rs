@@ -60,7 +60,7 @@ fn progress_of(client: &mut Client, schema: &str, pipeline: &str) -> i64 {
 }
 
 fn owned_by(pipeline: &str) -> Vec<(String, String)> {
-    ["category_means", "symbol_averages"]
+    ["category_means", "sector_averages", "symbol_averages"]
         .iter()
         .map(|t| (t.to_string(), pipeline.to_string()))
         .collect()
@@ -134,7 +134,7 @@ fn tables_without_an_owner_are_claimed_by_the_first_pipeline_to_write_them() {
     // A result table dropped and created again belongs to whoever creates it.
     client
         .batch_execute(&format!(
-            "DROP TABLE {schema}.symbol_averages, {schema}.category_means"
+            "DROP TABLE {schema}.symbol_averages, {schema}.category_means, {schema}.sector_averages"
         ))
         .unwrap();
     succeeded(&run_as(&input, &schema, "old", &[]));

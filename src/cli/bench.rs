@@ -48,6 +48,13 @@ pub struct BenchArgs {
     /// Allowed lateness, as `run --allowed-lateness` (default 0s: late records are rejects).
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub allowed_lateness: String,
+    /// Reference data for `sector_average` rows, as `run --reference` (a `file:PATH.csv`,
+    /// or `postgres://...` with `--reference-table`, or `kafka://BROKER/TOPIC`).
+    #[arg(long, value_name = "URI")]
+    pub reference: Option<String>,
+    /// The PostgreSQL reference table, as `run --reference-table`.
+    #[arg(long, value_name = "NAME")]
+    pub reference_table: Option<String>,
     /// Count windows of the last N records per key, as `run --count-window`.
     #[arg(long, value_name = "N")]
     pub count_window: Option<usize>,

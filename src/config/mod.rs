@@ -87,6 +87,7 @@ pub struct PostgresSection {
     pub schema: Option<String>,
     pub symbol_averages: Option<String>,
     pub category_means: Option<String>,
+    pub sector_averages: Option<String>,
     pub rejects: Option<String>,
     pub progress: Option<String>,
     /// How long to keep trying to reach the server (default 30s).
@@ -306,6 +307,14 @@ impl Pipeline {
                 None => Ok(w),
             })
             .map_err(|e| invalid("window", e))?;
+        if reference.is_some() && window.count().is_some() {
+            // A count window's row is no span of time: there is no window end to take the
+            // mapping as of, and no sum of its symbols' rows that means anything.
+            return Err(invalid(
+                "reference",
+                "sector rollups need time windows: drop --reference or --count-window",
+            ));
+        }
         let max_out_of_orderness = duration(
             "event_time.max_out_of_orderness",
             spec.event_time.max_out_of_orderness,
@@ -360,6 +369,7 @@ impl Pipeline {
             schema: pg.schema.unwrap_or(defaults.schema),
             symbol_averages: pg.symbol_averages.unwrap_or(defaults.symbol_averages),
             category_means: pg.category_means.unwrap_or(defaults.category_means),
+            sector_averages: pg.sector_averages.unwrap_or(defaults.sector_averages),
             rejects: pg.rejects.unwrap_or(defaults.rejects),
             progress: pg.progress.unwrap_or(defaults.progress),
         };

@@ -11,10 +11,13 @@ mod ingest;
 mod partial;
 mod prepare;
 mod quiet_stdout;
+mod sector;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
+
+use timely::dataflow::operators::Concat;
 
 pub use aggregate::Windows;
 pub use combine::Combiner;
@@ -25,6 +28,7 @@ pub use gossip::{gossip, WatermarkBoard};
 pub use ingest::{ingest, IngestContext, IngestSettings, Resumption};
 pub use partial::Partial;
 pub use prepare::{prepare, PreparedRun};
+pub use sector::Sectors;
 
 use crate::config::Pipeline;
 use crate::delivery::DeliveryStats;
@@ -132,6 +136,7 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
         communication.try_build().map_err(RunError::Start)?
     };
     let (window, resume_below, chart) = (run.window, run.resume_below, run.chart.clone());
+    let reference = run.reference.clone();
     let worker_cx = cx.clone();
     let guards = timely::execute::execute_from(
         allocators,
@@ -140,6 +145,7 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
         move |worker| {
             let cx = worker_cx.clone();
             let chart = chart.clone();
+            let reference = reference.clone();
             worker.dataflow::<u64, _, _>(move |scope| {
                 gossip::gossip(scope, cx.watermarks.clone());
                 let (in_flight, metrics) = (cx.in_flight.clone(), cx.metrics.clone());
@@ -147,6 +153,14 @@ pub fn execute(run: PreparedRun) -> Result<RunSummary, RunError> {
                 let rows = match window.count() {
                     Some(n) => partials.count_windows(window, n, resume_below, in_flight, metrics),
                     None => partials.windows(window, resume_below, in_flight, metrics),
+                };
+                let rows = match reference {
+                    Some(reference) => {
+                        let sectors =
+                            rows.sectors(window, reference, cx.metrics.clone(), cx.control.clone());
+                        rows.concat(sectors)
+                    }
+                    None => rows,
                 };
                 rows.emit(cx.sinks.clone(), cx.control.clone(), chart);
             });

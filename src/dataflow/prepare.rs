@@ -30,6 +30,8 @@ const REDIS_MAX_BATCH_ROWS: usize = 10_000;
 pub struct PreparedRun {
     pub(super) ingest: Arc<IngestContext>,
     pub(super) window: WindowSpec,
+    /// With `--reference`: where the symbol -> sector mapping comes from.
+    pub(super) reference: Option<crate::reference::ReferenceSpec>,
     /// After a restart: windows ending below this were committed by an earlier run.
     pub(super) resume_below: Option<u64>,
     pub(super) workers: usize,
@@ -188,6 +190,7 @@ pub fn prepare(
                     &SinkSpec::File(path),
                     pipeline.format,
                     pipeline.window.revises(),
+                    pipeline.reference.is_some(),
                 )?));
             }
             SinkSpec::Stdout | SinkSpec::Discard => {
@@ -195,6 +198,7 @@ pub fn prepare(
                     spec,
                     pipeline.format,
                     pipeline.window.revises(),
+                    pipeline.reference.is_some(),
                 )?));
             }
         }
@@ -253,6 +257,7 @@ pub fn prepare(
     Ok(PreparedRun {
         ingest: Arc::new(ingest),
         window: pipeline.window,
+        reference: pipeline.reference.clone(),
         resume_below,
         workers,
         cluster: options.cluster,

@@ -19,7 +19,11 @@ const FRACTION_BITS: i32 = 100;
 pub const MAX_MAGNITUDE: f64 = 1_125_899_906_842_624.0;
 
 /// A signed 256-bit integer counting 2^-100 units, two's complement, `[low, high]` halves.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// `Ord` is a total order for sorting (differential dataflow's collections need one), not the
+/// order of the values.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct ExactSum {
     lo: u128,
     hi: u128,

@@ -85,6 +85,8 @@ impl Chart {
                 WindowRow::CategoryMean {
                     category, end, agg, ..
                 } => (&mut keys.categories, category, (end.0, agg.mean())),
+                // The page charts symbols and categories; sectors are in the sinks.
+                WindowRow::SectorAverage { .. } => continue,
             };
             let charted = map.len();
             let ring = match map.get_mut(name.as_str()) {

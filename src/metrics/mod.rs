@@ -32,6 +32,8 @@ pub struct Metrics {
     pub windows_out: AtomicU64,
     /// Rows that emit a window again with a new value (revision 1 and up).
     pub corrections: AtomicU64,
+    /// Ticks of symbols that no sector held, each counted once (see `dataflow::sector`).
+    pub unmapped_ticks: AtomicU64,
     rejects: [AtomicU64; RejectKind::ALL.len()],
     /// Per worker: the event time its sources hold the frontier at.
     watermarks: Vec<AtomicU64>,
@@ -110,6 +112,7 @@ impl Metrics {
             late_accepted: AtomicU64::new(0),
             windows_out: AtomicU64::new(0),
             corrections: AtomicU64::new(0),
+            unmapped_ticks: AtomicU64::new(0),
             rejects: Default::default(),
             watermarks: (0..workers).map(|_| AtomicU64::new(UNSET)).collect(),
             busy_nanos: (0..workers).map(|_| AtomicU64::new(0)).collect(),
@@ -234,6 +237,12 @@ impl Metrics {
             "tickflow_corrections_total",
             "Rows emitting an already emitted window again with a new revision.",
             self.corrections.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "tickflow_unmapped_ticks_total",
+            "Ticks of symbols in no sector of the --reference mapping, each counted once, at the tumbling window [kL-L, kL) it falls in.",
+            self.unmapped_ticks.load(Relaxed),
         );
         let _ = writeln!(out, "# HELP tickflow_rejects_total Rejected records, late ones included, by reason.\n# TYPE tickflow_rejects_total counter");
         for kind in RejectKind::ALL {

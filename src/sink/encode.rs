@@ -21,20 +21,32 @@ pub enum Format {
 /// CSV columns: the union of both row kinds, empty where a kind has no such field.
 pub const CSV_HEADER: &str = "kind,symbol,category,window_start,window_end,avg_price,min_price,max_price,vwap,ticks,volume,mean_value,readings";
 
-/// The CSV header of a pipeline: with corrections (allowed lateness), a trailing `revision`.
-pub fn csv_header(revisions: bool) -> String {
-    if revisions {
-        format!("{CSV_HEADER},revision")
-    } else {
-        CSV_HEADER.to_string()
+/// The CSV columns a pipeline with sector rollups (`--reference`) adds after [`CSV_HEADER`].
+pub const CSV_SECTOR_COLUMNS: &str = "sector,symbols";
+
+/// The CSV header of a pipeline: with sector rollups, `sector,symbols`; with corrections
+/// (allowed lateness), a trailing `revision`.
+pub fn csv_header(revisions: bool, sectors: bool) -> String {
+    let mut header = CSV_HEADER.to_string();
+    if sectors {
+        header = format!("{header},{CSV_SECTOR_COLUMNS}");
     }
+    if revisions {
+        header.push_str(",revision");
+    }
+    header
 }
 
 /// Appends `row` in `format` to `out`, newline included.
 pub fn encode(row: &WindowRow, format: Format, out: &mut Vec<u8>) {
+    encode_with(row, format, false, out)
+}
+
+/// As [`encode`]; `sectors`: the CSV has the sector rollups' columns (see [`csv_header`]).
+pub fn encode_with(row: &WindowRow, format: Format, sectors: bool, out: &mut Vec<u8>) {
     match format {
         Format::Jsonl => encode_json(row, out),
-        Format::Csv => encode_csv(row, out),
+        Format::Csv => encode_csv(row, sectors, out),
     }
 }
 
@@ -70,6 +82,31 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
             out.extend_from_slice(ints.format(agg.ticks).as_bytes());
             out.extend_from_slice(b",\"volume\":");
             out.extend_from_slice(ints.format(agg.volume).as_bytes());
+        }
+        WindowRow::SectorAverage {
+            sector,
+            start,
+            end,
+            agg,
+            symbols,
+            ..
+        } => {
+            out.extend_from_slice(b"{\"kind\":\"sector_average\",\"sector\":");
+            json_str(out, sector);
+            window_bounds(out, *start, *end);
+            float(out, b",\"avg_price\":", agg.avg_price());
+            float(out, b",\"min_price\":", agg.min_price);
+            float(out, b",\"max_price\":", agg.max_price);
+            match agg.vwap() {
+                Some(v) => float(out, b",\"vwap\":", v),
+                None => out.extend_from_slice(b",\"vwap\":null"),
+            }
+            out.extend_from_slice(b",\"ticks\":");
+            out.extend_from_slice(ints.format(agg.ticks).as_bytes());
+            out.extend_from_slice(b",\"volume\":");
+            out.extend_from_slice(ints.format(agg.volume).as_bytes());
+            out.extend_from_slice(b",\"symbols\":");
+            out.extend_from_slice(ints.format(*symbols).as_bytes());
         }
         WindowRow::CategoryMean {
             category,
@@ -128,6 +165,26 @@ pub fn fields(row: &WindowRow) -> Vec<(&'static str, String)> {
             ("ticks", itoa::Buffer::new().format(agg.ticks).into()),
             ("volume", itoa::Buffer::new().format(agg.volume).into()),
         ],
+        WindowRow::SectorAverage {
+            sector,
+            start,
+            end,
+            agg,
+            symbols,
+            ..
+        } => vec![
+            ("kind", row.kind().into()),
+            ("sector", sector.clone()),
+            ("window_start", time(*start)),
+            ("window_end", time(*end)),
+            ("avg_price", float(agg.avg_price())),
+            ("min_price", float(agg.min_price)),
+            ("max_price", float(agg.max_price)),
+            ("vwap", agg.vwap().map_or_else(|| "null".into(), &mut float)),
+            ("ticks", itoa::Buffer::new().format(agg.ticks).into()),
+            ("volume", itoa::Buffer::new().format(agg.volume).into()),
+            ("symbols", itoa::Buffer::new().format(*symbols).into()),
+        ],
         WindowRow::CategoryMean {
             category,
             start,
@@ -161,8 +218,9 @@ fn window_bounds(out: &mut Vec<u8>, start: EventTime, end: EventTime) {
     out.push(b'"');
 }
 
-fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
+fn encode_csv(row: &WindowRow, sectors: bool, out: &mut Vec<u8>) {
     let f = |x: f64| ryu::Buffer::new().format(x).to_string();
+    let (mut sector, mut symbols) = (String::new(), String::new());
     let cells: [String; 13] = match row {
         WindowRow::SymbolAverage {
             symbol,
@@ -185,6 +243,31 @@ fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
             String::new(),
             String::new(),
         ],
+        WindowRow::SectorAverage {
+            sector: name,
+            start,
+            end,
+            agg,
+            symbols: count,
+            ..
+        } => {
+            (sector, symbols) = (csv_quote(name), count.to_string());
+            [
+                row.kind().into(),
+                String::new(),
+                String::new(),
+                start.to_string(),
+                end.to_string(),
+                f(agg.avg_price()),
+                f(agg.min_price),
+                f(agg.max_price),
+                agg.vwap().map(f).unwrap_or_default(),
+                agg.ticks.to_string(),
+                agg.volume.to_string(),
+                String::new(),
+                String::new(),
+            ]
+        }
         WindowRow::CategoryMean {
             category,
             start,
@@ -208,6 +291,9 @@ fn encode_csv(row: &WindowRow, out: &mut Vec<u8>) {
         ],
     };
     let _ = write!(out, "{}", cells.join(","));
+    if sectors {
+        let _ = write!(out, ",{sector},{symbols}");
+    }
     if let Some(revision) = row.revision() {
         let _ = write!(out, ",{}", revision.number);
     }
@@ -262,6 +348,47 @@ mod tests {
     }
 
     #[test]
+    fn sector_rows_in_contract_order_and_in_their_csv_columns() {
+        let mut agg = TickAgg::of(151.0, 10);
+        crate::window::Aggregate::merge(&mut agg, &TickAgg::of(155.3, 30));
+        let row = WindowRow::SectorAverage {
+            sector: "tech".into(),
+            start: EventTime(1_763_630_941_000),
+            end: EventTime(1_763_631_001_000),
+            agg,
+            symbols: 2,
+            revision: None,
+        };
+        let mut out = Vec::new();
+        encode(&row, Format::Jsonl, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"kind\":\"sector_average\",\"sector\":\"tech\",\"window_start\":\"2025-11-20T09:29:01Z\",\"window_end\":\"2025-11-20T09:30:01Z\",\"avg_price\":153.15,\"min_price\":151.0,\"max_price\":155.3,\"vwap\":154.22500000000002,\"ticks\":2,\"volume\":40,\"symbols\":2}\n"
+        );
+        let mut csv = Vec::new();
+        encode_with(&row, Format::Csv, true, &mut csv);
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "sector_average,,,2025-11-20T09:29:01Z,2025-11-20T09:30:01Z,153.15,151.0,155.3,154.22500000000002,2,40,,,tech,2\n"
+        );
+        let symbol = WindowRow::SymbolAverage {
+            symbol: "A".into(),
+            start: EventTime(0),
+            end: EventTime(1000),
+            agg: TickAgg::of(1.0, 1),
+            revision: None,
+        };
+        let mut csv = Vec::new();
+        encode_with(&symbol, Format::Csv, true, &mut csv);
+        let cells = String::from_utf8(csv)
+            .unwrap()
+            .trim_end()
+            .split(',')
+            .count();
+        assert_eq!(cells, csv_header(false, true).split(',').count());
+    }
+
+    #[test]
     fn a_revision_is_the_last_field_and_column() {
         let row = WindowRow::CategoryMean {
             category: "A".into(),
@@ -283,8 +410,9 @@ mod tests {
             String::from_utf8(csv).unwrap(),
             "category_mean,,A,1970-01-01T00:00:00Z,1970-01-01T00:00:01Z,,,,,,,0.5,1,2\n"
         );
-        assert!(csv_header(true).ends_with(",readings,revision"));
-        assert_eq!(csv_header(false), CSV_HEADER);
+        assert!(csv_header(true, false).ends_with(",readings,revision"));
+        assert!(csv_header(true, true).ends_with(",readings,sector,symbols,revision"));
+        assert_eq!(csv_header(false, false), CSV_HEADER);
     }
 
     #[test]
@@ -304,6 +432,14 @@ mod tests {
                 start: EventTime(0),
                 end: EventTime(1000),
                 agg: TickAgg::of(2.5, 0),
+                revision: None,
+            },
+            WindowRow::SectorAverage {
+                sector: "energy".into(),
+                start: EventTime(0),
+                end: EventTime(1000),
+                agg: TickAgg::of(2.5, 0),
+                symbols: 1,
                 revision: None,
             },
             WindowRow::CategoryMean {

@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use committing::CommittingSink;
-pub use encode::{csv_header, encode, fields, Format, CSV_HEADER};
+pub use encode::{csv_header, encode, encode_with, fields, Format, CSV_HEADER};
 pub use interface::{Sink, Sinks};
 pub use rejects::{encode_reject, RejectRecord, RejectSink};
 pub use text::TextSink;

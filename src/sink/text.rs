@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::Mutex;
 
-use super::{csv_header, encode, Format, Sink, SinkError, SinkSpec};
+use super::{csv_header, encode_with, Format, Sink, SinkError, SinkSpec};
 use crate::delivery::DeliveryStats;
 use crate::row::WindowRow;
 
@@ -17,13 +17,21 @@ thread_local! {
 pub struct TextSink {
     name: String,
     format: Format,
+    /// CSV: the sector rollups' columns are in the header (`--reference`).
+    sectors: bool,
     out: Option<Mutex<Box<dyn Write + Send>>>,
 }
 
 impl TextSink {
     /// Opens the sink (a file is created or truncated) and writes the CSV header if any, with
-    /// a `revision` column when windows take corrections (`revisions`).
-    pub fn open(spec: &SinkSpec, format: Format, revisions: bool) -> Result<TextSink, SinkError> {
+    /// a `revision` column when windows take corrections (`revisions`) and the sector columns
+    /// when the pipeline rolls symbols up into sectors (`sectors`).
+    pub fn open(
+        spec: &SinkSpec,
+        format: Format,
+        revisions: bool,
+        sectors: bool,
+    ) -> Result<TextSink, SinkError> {
         let out: Option<Box<dyn Write + Send>> = match spec {
             SinkSpec::Stdout => Some(Box::new(BufWriter::with_capacity(
                 1 << 16,
@@ -43,10 +51,11 @@ impl TextSink {
         let sink = TextSink {
             name: spec.to_string(),
             format,
+            sectors,
             out: out.map(Mutex::new),
         };
         if format == Format::Csv {
-            sink.write_encoded(format!("{}\n", csv_header(revisions)).as_bytes())?;
+            sink.write_encoded(format!("{}\n", csv_header(revisions, sectors)).as_bytes())?;
         }
         Ok(sink)
     }
@@ -62,7 +71,7 @@ impl TextSink {
         }
         scratch.clear();
         for row in rows {
-            encode(row, self.format, scratch);
+            encode_with(row, self.format, self.sectors, scratch);
         }
         self.write_encoded(scratch)
     }

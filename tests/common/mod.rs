@@ -7,6 +7,7 @@ pub mod partition_gate;
 pub mod pg;
 pub mod pgserver;
 pub mod python;
+pub mod sectors;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -109,6 +110,7 @@ pub fn rows(text: &[u8]) -> BTreeMap<RowKey, Value> {
         let key = v
             .get("symbol")
             .or_else(|| v.get("category"))
+            .or_else(|| v.get("sector"))
             .and_then(Value::as_str)
             .expect("key")
             .to_string();

@@ -94,6 +94,7 @@ pub fn assert_same_results(client: &mut Client, a: &str, b: &str) {
     for (table, key) in [
         ("symbol_averages", "symbol, window_end"),
         ("category_means", "category, window_end"),
+        ("sector_averages", "sector, window_end"),
     ] {
         assert_eq!(count(client, a, table), count(client, b, table), "{table}");
         assert_eq!(differing(client, a, b, table, key), 0, "{table} differs");

@@ -59,14 +59,21 @@ impl Flat {
     pub fn of(row: &WindowRow) -> Flat {
         match row {
             WindowRow::SymbolAverage {
-                symbol,
+                symbol: key,
+                start,
+                end,
+                agg,
+                ..
+            }
+            | WindowRow::SectorAverage {
+                sector: key,
                 start,
                 end,
                 agg,
                 ..
             } => Flat {
-                kind: "symbol_average",
-                key: symbol.clone(),
+                kind: row.kind(),
+                key: key.clone(),
                 end: end.0,
                 start: start.0,
                 count: agg.ticks,

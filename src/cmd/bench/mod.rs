@@ -99,6 +99,8 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             spec.window.slide = Some(args.slide.clone());
             spec.event_time.allowed_lateness = Some(args.allowed_lateness.clone());
             spec.window.count = args.count_window;
+            spec.reference = args.reference.clone();
+            spec.reference_table = args.reference_table.clone();
             // One name for every configuration: the benchmark's tables belong to one pipeline.
             spec.name = Some("bench".into());
             spec.postgres.schema = Some(args.pg_schema.clone());

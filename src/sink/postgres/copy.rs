@@ -7,7 +7,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
 use super::schema::{
-    wire_type, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, REVISION, SYMBOL_COLUMNS,
+    wire_type, Tables, CATEGORY_COLUMNS, REJECT_COLUMNS, REVISION, SECTOR_COLUMNS, SYMBOL_COLUMNS,
 };
 use crate::event::EventTime;
 use crate::row::{RejectRow, WindowRow};
@@ -15,6 +15,7 @@ use crate::row::{RejectRow, WindowRow};
 /// Session-local staging tables of the result and rejects tables.
 pub const STAGE_SYMBOLS: &str = "tickflow_stage_symbols";
 pub const STAGE_CATEGORIES: &str = "tickflow_stage_categories";
+pub const STAGE_SECTORS: &str = "tickflow_stage_sectors";
 pub const STAGE_REJECTS: &str = "tickflow_stage_rejects";
 
 /// `"a", "b", ...` of `columns`.
@@ -42,6 +43,7 @@ pub fn staging_ddl(t: &Tables) -> String {
         session,
         stage(STAGE_SYMBOLS, &t.symbol_averages),
         stage(STAGE_CATEGORIES, &t.category_means),
+        stage(STAGE_SECTORS, &t.sector_averages),
         stage(STAGE_REJECTS, &t.rejects),
     ]
     .concat()
@@ -162,7 +164,7 @@ pub fn copy_symbols(
             &(agg.volume as i64),
             &revision(row),
         ]),
-        WindowRow::CategoryMean { .. } => Ok(()),
+        WindowRow::CategoryMean { .. } | WindowRow::SectorAverage { .. } => Ok(()),
     })
 }
 
@@ -187,7 +189,38 @@ pub fn copy_categories(
             &(agg.readings as i64),
             &revision(row),
         ]),
-        WindowRow::SymbolAverage { .. } => Ok(()),
+        WindowRow::SymbolAverage { .. } | WindowRow::SectorAverage { .. } => Ok(()),
+    })
+}
+
+/// `COPY` of the sector averages among `rows` into `into`.
+pub fn copy_sectors(
+    tx: &mut postgres::Transaction<'_>,
+    into: &str,
+    rows: &[&WindowRow],
+) -> Result<(), CopyError> {
+    copy_in(tx, into, &SECTOR_COLUMNS, rows, |w, row| match row {
+        WindowRow::SectorAverage {
+            sector,
+            start,
+            end,
+            agg,
+            symbols,
+            ..
+        } => w.write(&[
+            sector,
+            &time(*start),
+            &time(*end),
+            &agg.avg_price(),
+            &agg.min_price,
+            &agg.max_price,
+            &agg.vwap(),
+            &(agg.ticks as i64),
+            &(agg.volume as i64),
+            &(*symbols as i64),
+            &revision(row),
+        ]),
+        WindowRow::SymbolAverage { .. } | WindowRow::CategoryMean { .. } => Ok(()),
     })
 }
 

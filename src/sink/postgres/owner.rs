@@ -52,7 +52,7 @@ pub fn claim(
          DO UPDATE SET pipeline = EXCLUDED.pipeline, claimed_at = EXCLUDED.claimed_at"
     );
     let mut taken = Vec::new();
-    for table in [&t.symbol_averages, &t.category_means] {
+    for table in [&t.symbol_averages, &t.category_means, &t.sector_averages] {
         let fresh = created.contains(table);
         let owner = tx
             .query_opt(&read, &[&t.schema, table])

@@ -13,6 +13,7 @@ pub struct Tables {
     pub schema: String,
     pub symbol_averages: String,
     pub category_means: String,
+    pub sector_averages: String,
     pub rejects: String,
     pub progress: String,
 }
@@ -23,6 +24,7 @@ impl Default for Tables {
             schema: "public".into(),
             symbol_averages: "symbol_averages".into(),
             category_means: "category_means".into(),
+            sector_averages: "sector_averages".into(),
             rejects: "tickflow_rejects".into(),
             progress: "tickflow_progress".into(),
         }
@@ -60,10 +62,11 @@ impl Tables {
         Ok(())
     }
 
-    fn named(&self) -> [(&'static str, &str); 4] {
+    fn named(&self) -> [(&'static str, &str); 5] {
         [
             ("symbol_averages table", &self.symbol_averages),
             ("category_means table", &self.category_means),
+            ("sector_averages table", &self.sector_averages),
             ("rejects table", &self.rejects),
             ("progress table", &self.progress),
         ]
@@ -104,6 +107,20 @@ pub const CATEGORY_COLUMNS: [Column; 6] = [
     ("window_end", "timestamp with time zone"),
     ("mean_value", "double precision"),
     ("readings", "bigint"),
+    (REVISION, "integer"),
+];
+
+pub const SECTOR_COLUMNS: [Column; 11] = [
+    ("sector", "text"),
+    ("window_start", "timestamp with time zone"),
+    ("window_end", "timestamp with time zone"),
+    ("avg_price", "double precision"),
+    ("min_price", "double precision"),
+    ("max_price", "double precision"),
+    ("vwap", "double precision"),
+    ("ticks", "bigint"),
+    ("volume", "bigint"),
+    ("symbols", "bigint"),
     (REVISION, "integer"),
 ];
 
@@ -169,7 +186,7 @@ pub(super) struct TableDef<'a> {
 }
 
 /// Every table the sink writes, the owners table last.
-pub(super) fn definitions(t: &Tables) -> [TableDef<'_>; 5] {
+pub(super) fn definitions(t: &Tables) -> [TableDef<'_>; 6] {
     [
         TableDef {
             name: &t.symbol_averages,
@@ -182,6 +199,12 @@ pub(super) fn definitions(t: &Tables) -> [TableDef<'_>; 5] {
             columns: &CATEGORY_COLUMNS,
             key: &["category", "window_end"],
             nullable: &[],
+        },
+        TableDef {
+            name: &t.sector_averages,
+            columns: &SECTOR_COLUMNS,
+            key: &["sector", "window_end"],
+            nullable: &["vwap"],
         },
         TableDef {
             name: &t.rejects,

@@ -15,10 +15,10 @@
 use postgres::Client;
 
 use super::copy::{
-    copy_categories, copy_rejects, copy_symbols, insert_rejects, staging_ddl, upsert,
-    STAGE_CATEGORIES, STAGE_SYMBOLS,
+    copy_categories, copy_rejects, copy_sectors, copy_symbols, insert_rejects, staging_ddl, upsert,
+    STAGE_CATEGORIES, STAGE_SECTORS, STAGE_SYMBOLS,
 };
-use super::schema::{Tables, CATEGORY_COLUMNS, SYMBOL_COLUMNS};
+use super::schema::{Tables, CATEGORY_COLUMNS, SECTOR_COLUMNS, SYMBOL_COLUMNS};
 use super::{PgError, Target};
 use crate::delivery::{Batch, Resume, Saved, Store};
 use crate::event::EventTime;
@@ -262,9 +262,14 @@ fn write_rows(
     } else {
         rows.iter().collect()
     };
-    let (symbols, categories): (Vec<&WindowRow>, Vec<&WindowRow>) = rows
-        .into_iter()
-        .partition(|r| matches!(r, WindowRow::SymbolAverage { .. }));
+    let (mut symbols, mut categories, mut sectors) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        match row {
+            WindowRow::SymbolAverage { .. } => symbols.push(row),
+            WindowRow::CategoryMean { .. } => categories.push(row),
+            WindowRow::SectorAverage { .. } => sectors.push(row),
+        }
+    }
     if !symbols.is_empty() {
         if direct {
             copy_symbols(tx, &t.qualified(&t.symbol_averages), &symbols).map_err(copy_failed)?;
@@ -294,6 +299,17 @@ fn write_rows(
                 .map_err(|e| PgError::statement(&sql, e))?;
         }
     }
+    if !sectors.is_empty() {
+        if direct {
+            copy_sectors(tx, &t.qualified(&t.sector_averages), &sectors).map_err(copy_failed)?;
+        } else {
+            copy_sectors(tx, STAGE_SECTORS, &sectors).map_err(copy_failed)?;
+            let key = ["sector", "window_end"];
+            let sql = upsert(t, &t.sector_averages, STAGE_SECTORS, &SECTOR_COLUMNS, &key);
+            tx.batch_execute(&sql)
+                .map_err(|e| PgError::statement(&sql, e))?;
+        }
+    }
     Ok(())
 }
 
@@ -302,10 +318,7 @@ fn latest_revisions(rows: &[WindowRow]) -> Vec<&WindowRow> {
     let mut latest: std::collections::HashMap<(&str, &str, EventTime), &WindowRow> =
         std::collections::HashMap::with_capacity(rows.len());
     for row in rows {
-        let key = match row {
-            WindowRow::SymbolAverage { symbol, end, .. } => (row.kind(), symbol.as_str(), *end),
-            WindowRow::CategoryMean { category, end, .. } => (row.kind(), category.as_str(), *end),
-        };
+        let key = (row.kind(), row.key(), row.end());
         let newer = |r: &WindowRow| r.revision().map(|r| (r.sent_at, r.number));
         latest
             .entry(key)

@@ -176,11 +176,7 @@ impl RedisStoreKeys {
 
     /// The latest-row hash of `row`'s key: `{prefix}symbol_average:{symbol}`.
     pub fn row(&self, row: &WindowRow) -> String {
-        let key = match row {
-            WindowRow::SymbolAverage { symbol, .. } => symbol,
-            WindowRow::CategoryMean { category, .. } => category,
-        };
-        format!("{}{}:{key}", self.prefix, row.kind())
+        format!("{}{}:{}", self.prefix, row.kind(), row.key())
     }
 }
 

@@ -274,13 +274,10 @@ impl KafkaStore {
     }
 }
 
-/// The message key: the row's symbol or category, so a compacted topic keeps each key's
-/// latest window.
+/// The message key: the row's symbol, category or sector, so a compacted topic keeps each
+/// key's latest window.
 fn key_of(row: &WindowRow) -> &str {
-    match row {
-        WindowRow::SymbolAverage { symbol, .. } => symbol,
-        WindowRow::CategoryMean { category, .. } => category,
-    }
+    row.key()
 }
 
 impl Store for KafkaStore {
