@@ -121,12 +121,6 @@ pub fn findings(pipeline: &Pipeline) -> Vec<Finding> {
             }
         }
     }
-    if let Some(crate::reference::ReferenceSpec::File { path }) = &pipeline.reference {
-        checks.push((
-            format!("reference file:{}", path.display()),
-            Box::new(move || crate::reference::check_file(path)),
-        ));
-    }
     if let Some(path) = &pipeline.rejects {
         checks.push((
             format!("rejects file:{}", path.display()),

@@ -80,20 +80,6 @@ impl ReferenceReader for FileReference {
     }
 }
 
-/// What `tickflow check` says of a reference file: how many rows and symbols it maps, or why
-/// it cannot be used (the line and what is wrong).
-pub fn check_file(path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let rows = parse_csv(&text)?;
-    let symbols: BTreeSet<&str> = rows.iter().map(|m| m.symbol.as_str()).collect();
-    let dated = rows.iter().filter(|m| m.valid_from.is_some()).count();
-    Ok(format!(
-        "{} rows, {} symbols, {dated} with valid_from",
-        rows.len(),
-        symbols.len()
-    ))
-}
-
 /// Parses the whole file; an error names the line and what is wrong with it.
 pub fn parse_csv(text: &str) -> Result<Vec<Mapping>, String> {
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
