@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod kafka_tls;
+pub mod kafka_topics;
 pub mod partition_gate;
 pub mod pg;
 pub mod pgserver;
