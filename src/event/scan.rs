@@ -3,7 +3,7 @@
 //!
 //! How it works:
 //! 1. One left-to-right pass over the bytes: `{`, then `"key": value` pairs, then `}` and
-//!    nothing but whitespace. Keys and string values are scanned eight bytes at a time and
+//!    nothing but whitespace. Keys and string values are scanned sixteen bytes at a time and
 //!    borrowed from the line; keys are looked up among the configured field names, and the
 //!    values of other keys are skipped.
 //! 2. A value is a string, a number (`number.rs`), or `true`/`false`/`null` (in a Python
@@ -162,16 +162,25 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The index of the first quote, backslash or control character in `s`, and that byte, eight
-/// bytes at a time: strings run to tens of bytes, and this is most of the scan.
+/// The index of the first quote, backslash or control character in `s`, and that byte:
+/// sixteen bytes a step with SSE2 where there is (every x86_64 CPU), then eight bytes a step
+/// in a word; strings run to tens of bytes, and this is most of the scan.
 #[inline]
 fn string_end(s: &[u8], quote: u8) -> Option<(usize, u8)> {
+    let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(chunk) = s.get(at..at + 16) {
+        let chunk: &[u8; 16] = chunk.try_into().expect("sixteen bytes");
+        if let Some(i) = sse2::first_stop(chunk, quote) {
+            return Some((at + i, chunk[i & 15]));
+        }
+        at += 16;
+    }
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // A high bit set in each byte of `x` that is zero (exact for the lowest such byte, which
     // is the only one used: borrows only run upwards from it).
     let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let mut at = 0;
     while let Some(chunk) = s.get(at..at + 8) {
         let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
         let hits = zero_bytes(x ^ (ONES * u64::from(quote)))
@@ -190,4 +199,30 @@ fn string_end(s: &[u8], quote: u8) -> Option<(usize, u8)> {
         .enumerate()
         .find(|&(_, &c)| c == quote || c == b'\\' || c < 0x20)
         .map(|(i, &c)| (at + i, c))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// The index of the first quote, backslash or control character (below 0x20) in `chunk`.
+    #[inline(always)]
+    pub(super) fn first_stop(chunk: &[u8; 16], quote: u8) -> Option<usize> {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
+        // CPU this code is compiled for; the unaligned load reads exactly the sixteen bytes
+        // that `chunk` borrows.
+        let mask = unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast());
+            let quotes = _mm_cmpeq_epi8(x, _mm_set1_epi8(quote as i8));
+            let backslashes = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+            // max(x, 0x1f) == 0x1f exactly when x <= 0x1f, compared unsigned.
+            let below = _mm_set1_epi8(0x1f);
+            let controls = _mm_cmpeq_epi8(_mm_max_epu8(x, below), below);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quotes, backslashes), controls))
+        };
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
 }
