@@ -55,9 +55,7 @@ pub fn fields<'a>(
         loop {
             s.ws();
             let key = s.string()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
+            s.colon()?;
             let value = s.value()?;
             if let Some(field) = names.lookup(key) {
                 // Twice is malformed; the full reader says so in its own words.
@@ -108,6 +106,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The `:` between a key and its value: the usual `": "` in one compare, anything else
+    /// with the whitespace before it skipped (`value` skips any after it).
+    #[inline]
+    fn colon(&mut self) -> Option<()> {
+        if let Some([b':', b' ']) = self.bytes.get(self.i..self.i + 2) {
+            self.i += 2;
+            return Some(());
+        }
+        self.ws();
+        self.eat(b':')
+    }
+
     /// A quoted string without escapes or control characters, borrowed.
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
@@ -134,6 +144,11 @@ impl<'a> Scanner<'a> {
     fn value(&mut self) -> Option<Scalar<'a>> {
         match (self.peek()?, self.form) {
             (b'"' | b'\'', _) => self.string().map(|s| Scalar::Str(Cow::Borrowed(s))),
+            // More whitespace than `colon` took: skipped, then the value (never twice).
+            (b' ' | b'\t' | b'\r' | b'\n', _) => {
+                self.ws();
+                self.value()
+            }
             (b'-' | b'0'..=b'9', _) => {
                 let (value, len) = number::plain(&self.bytes[self.i..])?;
                 self.i += len;
