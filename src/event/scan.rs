@@ -52,12 +52,15 @@ pub fn fields<'a>(
     if s.peek() == Some(b'}') {
         s.i += 1;
     } else {
+        // Where the next configured key most likely is in `Field::ALL`: after the last one.
+        let mut next = 0;
         loop {
             s.ws();
             let key = s.string()?;
             s.colon()?;
             let value = s.value()?;
-            if let Some(field) = names.lookup(key) {
+            if let Some(field) = names.lookup_after(key, next) {
+                next = field as usize + 1;
                 // Twice is malformed; the full reader says so in its own words.
                 out.set(field, value).ok()?;
             }
