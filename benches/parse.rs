@@ -3,7 +3,10 @@
 //! and the Python-literal reader), the reference it is measured against.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use tickflow::event::{parse_line, parse_line_full, EventTime, FieldNames, Horizon};
+use serde::Deserialize;
+use tickflow::event::{
+    parse_line, parse_line_cached, parse_line_full, DayCache, EventTime, FieldNames, Horizon,
+};
 
 fn lines(form: &str, n: usize) -> Vec<String> {
     (0..n)
@@ -71,5 +74,71 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse);
+/// A JSON tick as the SIMD crates read it: the same four fields, strings borrowed.
+#[derive(Deserialize)]
+struct Tick<'a> {
+    timestamp: &'a str,
+    stock_code: &'a str,
+    price: f64,
+    volume: u64,
+}
+
+/// The event time and the numbers of a tick, as every contender hands them back.
+fn finish(t: Tick<'_>, days: &mut DayCache) -> (EventTime, usize, f64, u64) {
+    let time = EventTime::parse_iso8601_cached(t.timestamp, days).expect("valid timestamp");
+    (time, t.stock_code.len(), t.price, t.volume)
+}
+
+/// JSON ticks read into the same fields by serde_json, sonic-rs and simd-json (dev-dependencies,
+/// measured for the README's "Why a scanner"), beside tickflow's `parse_line_cached`, each
+/// with a date cache kept across lines as a running pipeline keeps one.
+fn crates(c: &mut Criterion) {
+    let names = FieldNames::default();
+    let input = lines("json_tick", 10_000);
+    let mut group = c.benchmark_group("json_tick");
+    group.throughput(Throughput::Elements(input.len() as u64));
+    group.bench_function("tickflow", |b| {
+        let mut days = DayCache::default();
+        b.iter(|| {
+            for line in &input {
+                let parsed =
+                    parse_line_cached(line.as_bytes(), &names, &Horizon::UNBOUNDED, &mut days);
+                black_box(parsed.expect("valid line"));
+            }
+        })
+    });
+    group.bench_function("serde_json", |b| {
+        let mut days = DayCache::default();
+        b.iter(|| {
+            for line in &input {
+                let t: Tick = serde_json::from_str(line).expect("valid line");
+                black_box(finish(t, &mut days));
+            }
+        })
+    });
+    group.bench_function("sonic_rs", |b| {
+        let mut days = DayCache::default();
+        b.iter(|| {
+            for line in &input {
+                let t: Tick = sonic_rs::from_str(line).expect("valid line");
+                black_box(finish(t, &mut days));
+            }
+        })
+    });
+    group.bench_function("simd_json", |b| {
+        let (mut days, mut scratch) = (DayCache::default(), Vec::new());
+        b.iter(|| {
+            for line in &input {
+                // simd-json parses in place: each line is copied into a buffer it may change.
+                scratch.clear();
+                scratch.extend_from_slice(line.as_bytes());
+                let t: Tick = simd_json::serde::from_slice(&mut scratch).expect("valid line");
+                black_box(finish(t, &mut days));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, crates);
 criterion_main!(benches);

@@ -81,6 +81,21 @@ impl FieldNames {
         })
     }
 
+    /// Which field, if any, an input key names, trying the fields from `Field::ALL[next]` on
+    /// before those below it: records list their keys in one order line after line, so the
+    /// key after a tick's timestamp is most likely the field after it.
+    #[inline]
+    pub fn lookup_after(&self, key: &str, next: usize) -> Option<Field> {
+        let (key, first) = (key.as_bytes(), key.as_bytes().first());
+        let is = |f: &Field| {
+            let name = self.name(*f).as_bytes();
+            name.len() == key.len() && name.first() == first && same_bytes(name, key)
+        };
+        let (before, after) = Field::ALL.split_at(next.min(Field::ALL.len()));
+        let found = after.iter().copied().find(is);
+        found.or_else(|| before.iter().copied().find(is))
+    }
+
     /// Two fields may not share one key: the record's shape would be ambiguous.
     pub fn validate(&self) -> Result<(), String> {
         for (i, a) in Field::ALL.iter().enumerate() {

@@ -81,12 +81,41 @@ pub fn takes_fast_path(line: &[u8], names: &FieldNames) -> bool {
 }
 
 fn utf8(line: &[u8]) -> Result<&str, Rejection> {
+    // Nearly every line is ASCII, which is cheaper to check than the full UTF-8 validation
+    // (4% of the run in callgrind).
+    if is_ascii(line) {
+        // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(line) });
+    }
     std::str::from_utf8(line).map_err(|e| {
         Rejection::new(
             RejectKind::InvalidUtf8,
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         )
     })
+}
+
+/// Whether every byte is below 0x80, sixteen bytes a step as two words. (`<[u8]>::is_ascii`
+/// cost more than `str::from_utf8` in callgrind: it went byte by byte on lines this short.)
+#[inline]
+fn is_ascii(line: &[u8]) -> bool {
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let word = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().expect("eight bytes"));
+    if line.len() < 8 {
+        return line.is_ascii();
+    }
+    let mut chunks = line.chunks_exact(16);
+    let mut any = 0;
+    for chunk in &mut chunks {
+        any |= word(chunk) | word(&chunk[8..]);
+    }
+    // Up to 15 bytes are left: their first eight, and the line's last eight, cover them.
+    let rest = chunks.remainder();
+    if rest.len() >= 8 {
+        any |= word(rest);
+    }
+    any |= word(&line[line.len() - 8..]);
+    any & HIGHS == 0
 }
 
 /// serde_json or the Python reader, the one the line most resembles first.
@@ -187,6 +216,19 @@ mod tests {
             ..FieldNames::default()
         };
         assert!(dup.validate().is_err());
+    }
+
+    #[test]
+    fn ascii_check_at_every_length_and_position() {
+        for len in 0..70 {
+            let mut line = vec![b'a'; len];
+            assert!(is_ascii(&line), "{len}");
+            for at in 0..len {
+                line[at] = 0x80;
+                assert!(!is_ascii(&line), "{len} {at}");
+                line[at] = b'a';
+            }
+        }
     }
 
     #[test]
