@@ -7,11 +7,13 @@
 //!    at the time the row was sent; a correction replaces it; it leaves at
 //!    [`records::expires_at`] (`end + D + 1`), when the window can no longer change.
 //! 2. [`MappingInput`]: the mapping `(symbol, (valid_from, sector))`, read on worker 0, enters
-//!    at the first time not yet complete; it is arranged by symbol.
-//! 3. As of: the records join the mapping rows of their symbol with `valid_from < end` (none:
-//!    since always); the row with the greatest `valid_from` names the symbol's sector for that
-//!    window (a symbol without one is unmapped). A change of one symbol's mapping touches only
-//!    that symbol's records, and through them the windows and the two sectors it moves between.
+//!    at the first time not yet complete. A reduce over it (small: a few rows per symbol)
+//!    turns each symbol's rows into validity intervals, `from < end <= to` for each sector,
+//!    arranged by symbol.
+//! 3. The records join their symbol's intervals: the one holding at `end` names the symbol's
+//!    sector for that window (none: unmapped). A change of one symbol's mapping changes only
+//!    that symbol's intervals, and so touches only its records and, through them, the windows
+//!    and the two sectors it moves between.
 //! 4. Per (sector, end): the sum of the symbols' aggregates (exact sums, min, max, ticks,
 //!    volume) and how many symbols there are.
 //! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
@@ -22,6 +24,7 @@
 //! a semigroup diff could only add.
 
 mod agg;
+mod intervals;
 mod mapping;
 mod records;
 mod rows;
@@ -32,6 +35,7 @@ use differential_dataflow::AsCollection;
 use timely::dataflow::Stream;
 
 pub use agg::{OrdAgg, SectorAgg};
+use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 pub use records::SymbolRecords;
 pub use rows::SectorRows;
@@ -65,31 +69,31 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
     ) -> Stream<'s, u64, Vec<WindowRow>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
         let records = self.clone().symbol_records(lateness);
-        let mapping = records
+        let intervals = records
             .mapping(reference, control)
             .as_collection()
-            .arrange_by_key_named("Mapping");
+            .reduce_named("Intervals", |_symbol, rows, output| {
+                let sectors = intervals(rows.iter().map(|(row, _)| *row));
+                output.extend(sectors.into_iter().map(|interval| (interval, 1isize)));
+            })
+            .arrange_by_key_named("Intervals");
         let symbols = records.as_collection();
-        let dated = symbols.clone().join_core(
-            mapping,
-            |symbol: &String,
-             &(end, agg): &(u64, OrdAgg),
-             (from, sector): &(Option<u64>, Option<String>)| {
-                from.is_none_or(|t| t < end)
-                    .then(|| ((symbol.clone(), end), (Some(*from), sector.clone(), agg)))
+        let mapped = symbols.clone().join_core(
+            intervals,
+            |symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
+                holds(interval, end)
+                    .then(|| ((Some(interval.2.clone()), end), (symbol.clone(), agg)))
             },
         );
-        // Every record also stands for itself, ranked below any mapping row: a symbol whose
-        // greatest entry is this one is unmapped for that window.
-        let own = symbols.map(|(symbol, (end, agg))| ((symbol, end), (None, None, agg)));
-        dated
-            .concat(own)
-            .reduce_named("AsOf", |_key, input, output| {
-                let ((rank, sector, agg), _) = input.last().expect("reduce input is never empty");
-                let sector = if rank.is_some() { sector.clone() } else { None };
-                output.push(((sector, *agg), 1isize));
-            })
-            .map(|((symbol, end), (sector, agg))| ((sector, end), (symbol, agg)))
+        // Every record starts unmapped; the join moves those it finds a sector for out of the
+        // unmapped group (the two updates cancel when the sum arranges them).
+        let unmapped =
+            |((_, end), record): ((Option<String>, u64), (String, OrdAgg))| ((None, end), record);
+        let all = symbols.map(|(symbol, (end, agg))| ((None, end), (symbol, agg)));
+        mapped
+            .clone()
+            .concat(all)
+            .concat(mapped.map(unmapped).negate())
             .reduce_named("Sector", |_key, input, output| {
                 output.push((SectorAgg::of(input.iter().map(|((_, agg), _)| agg)), 1isize));
             })
