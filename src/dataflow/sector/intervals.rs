@@ -1,16 +1,16 @@
 //! A symbol's mapping rows as validity intervals: which window ends each sector holds for.
 
 /// A sector held by a symbol for the window ends `e` with `from < e <= to` (`from` `None`:
-/// since always; `to` `None`: from then on).
-pub type Interval = (Option<u64>, Option<u64>, String);
+/// since always; `to` `None`: from then on; sector `None`: unmapped).
+pub type Interval = (Option<u64>, Option<u64>, Option<String>);
 
 /// The intervals of one symbol's mapping rows `(valid_from, sector)`, given sorted as a
 /// differential reduce hands them over (`None`, since always, first).
 ///
 /// A row holds for the ends after its `valid_from` up to and including the next row's
 /// `valid_from` (as of `e`, the row with the greatest `valid_from` strictly before `e`). Of
-/// rows with the same `valid_from` the greatest wins, as it did as of. A row with no sector
-/// (the symbol removed) and the ends before the first row give no interval: unmapped.
+/// rows with the same `valid_from` the greatest wins, as it does as of. The ends before the
+/// first row have no interval; a row with no sector (the symbol removed) gives an unmapped one.
 pub fn intervals<'a>(
     rows: impl IntoIterator<Item = &'a (Option<u64>, Option<String>)>,
 ) -> Vec<Interval> {
@@ -18,13 +18,11 @@ pub fn intervals<'a>(
     let mut open: Option<&'a (Option<u64>, Option<String>)> = None;
     for row in rows {
         if let Some((from, sector)) = open.filter(|(from, _)| *from != row.0) {
-            if let Some(sector) = sector {
-                out.push((*from, row.0, sector.clone()));
-            }
+            out.push((*from, row.0, sector.clone()));
         }
         open = Some(row);
     }
-    if let Some((from, Some(sector))) = open {
+    if let Some((from, sector)) = open {
         out.push((*from, None, sector.clone()));
     }
     out
@@ -49,7 +47,7 @@ mod tests {
             .filter(|i| holds(i, end))
             .collect();
         assert!(found.len() <= 1, "intervals overlap at {end}: {found:?}");
-        found.into_iter().next().map(|(_, _, sector)| sector)
+        found.into_iter().next().and_then(|(_, _, sector)| sector)
     }
 
     /// The definition: the row with the greatest valid_from strictly before the end.

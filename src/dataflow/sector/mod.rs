@@ -7,13 +7,15 @@
 //!    at the time the row was sent; a correction replaces it; it leaves at
 //!    [`records::expires_at`] (`end + D + 1`), when the window can no longer change.
 //! 2. [`MappingInput`]: the mapping `(symbol, (valid_from, sector))`, read on worker 0, enters
-//!    at the first time not yet complete. A reduce over it (small: a few rows per symbol)
-//!    turns each symbol's rows into validity intervals, `from < end <= to` for each sector,
-//!    arranged by symbol.
+//!    at the first time not yet complete; [`SeenSymbols`] adds, for every symbol the records
+//!    name, the row "in no sector since always", which ranks below any other. A reduce over
+//!    this small collection turns each symbol's rows into validity intervals, `from < end <=
+//!    to` for each sector (or none: unmapped), arranged by symbol.
 //! 3. The records join their symbol's intervals: the one holding at `end` names the symbol's
-//!    sector for that window (none: unmapped). A change of one symbol's mapping changes only
-//!    that symbol's intervals, and so touches only its records and, through them, the windows
-//!    and the two sectors it moves between.
+//!    sector for that window. Every record finds exactly one, so the join alone assigns the
+//!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
+//!    touches only its records and, through them, the windows and the two sectors it moves
+//!    between.
 //! 4. Per (sector, end): the sum of the symbols' aggregates (exact sums, min, max, ticks,
 //!    volume) and how many symbols there are.
 //! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
@@ -28,10 +30,12 @@ mod intervals;
 mod mapping;
 mod records;
 mod rows;
+mod seen;
 
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
 pub use agg::{OrdAgg, SectorAgg};
@@ -39,6 +43,7 @@ use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 pub use records::SymbolRecords;
 pub use rows::SectorRows;
+pub use seen::SeenSymbols;
 
 use crate::dataflow::RunControl;
 use crate::metrics::Metrics;
@@ -69,31 +74,24 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
     ) -> Stream<'s, u64, Vec<WindowRow>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
         let records = self.clone().symbol_records(lateness);
+        let mapping = records.mapping(reference, control);
         let intervals = records
-            .mapping(reference, control)
+            .seen_symbols()
+            .concat(mapping)
             .as_collection()
             .reduce_named("Intervals", |_symbol, rows, output| {
                 let sectors = intervals(rows.iter().map(|(row, _)| *row));
                 output.extend(sectors.into_iter().map(|interval| (interval, 1isize)));
             })
             .arrange_by_key_named("Intervals");
-        let symbols = records.as_collection();
-        let mapped = symbols.clone().join_core(
-            intervals,
-            |symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
-                holds(interval, end)
-                    .then(|| ((Some(interval.2.clone()), end), (symbol.clone(), agg)))
-            },
-        );
-        // Every record starts unmapped; the join moves those it finds a sector for out of the
-        // unmapped group (the two updates cancel when the sum arranges them).
-        let unmapped =
-            |((_, end), record): ((Option<String>, u64), (String, OrdAgg))| ((None, end), record);
-        let all = symbols.map(|(symbol, (end, agg))| ((None, end), (symbol, agg)));
-        mapped
-            .clone()
-            .concat(all)
-            .concat(mapped.map(unmapped).negate())
+        records
+            .as_collection()
+            .join_core(
+                intervals,
+                |symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
+                    holds(interval, end).then(|| ((interval.2.clone(), end), (symbol.clone(), agg)))
+                },
+            )
             .reduce_named("Sector", |_key, input, output| {
                 output.push((SectorAgg::of(input.iter().map(|((_, agg), _)| agg)), 1isize));
             })
