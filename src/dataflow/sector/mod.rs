@@ -88,12 +88,15 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             .as_collection()
             .join_core(
                 intervals,
-                |symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
-                    holds(interval, end).then(|| ((interval.2.clone(), end), (symbol.clone(), agg)))
+                |_symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
+                    holds(interval, end).then(|| ((interval.2.clone(), end), agg))
                 },
             )
             .reduce_named("Sector", |_key, input, output| {
-                output.push((SectorAgg::of(input.iter().map(|((_, agg), _)| agg)), 1isize));
+                output.push((
+                    SectorAgg::of(input.iter().map(|(agg, n)| (*agg, *n))),
+                    1isize,
+                ));
             })
             .inner
             .sector_rows(spec, metrics)
