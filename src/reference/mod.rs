@@ -24,7 +24,6 @@ pub use postgres::PostgresReference;
 pub use snapshot::{canonical, summary};
 pub use valid_from::{parse_valid_from, valid_from_json};
 
-
 /// One row of the mapping: `symbol` is in `sector` from `valid_from` on (since always when
 /// `None`). A symbol may have several rows with different `valid_from`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
