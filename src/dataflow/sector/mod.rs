@@ -16,7 +16,7 @@
 //!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
 //!    touches only its records and, through them, the windows and the two sectors it moves
 //!    between.
-//! 4. Per (sector, end): the sum of the symbols' aggregates (exact sums, min, max, ticks,
+//! 4. Per (end, sector): the sum of the symbols' aggregates (exact sums, min, max, ticks,
 //!    volume) and how many symbols there are.
 //! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
 //!    time of the change, which goes to the sinks with the symbol rows.
@@ -89,7 +89,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             .join_core(
                 intervals,
                 |_symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
-                    holds(interval, end).then(|| ((interval.2.clone(), end), agg))
+                    holds(interval, end).then(|| ((end, interval.2.clone()), agg))
                 },
             )
             .reduce_named("Sector", |_key, input, output| {
