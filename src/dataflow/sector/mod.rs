@@ -17,7 +17,8 @@
 //!    touches only its records and, through them, the windows and the two sectors it moves
 //!    between.
 //! 4. Per (end, sector): the sum of the symbols' aggregates (exact sums, min, max, ticks,
-//!    volume) and how many symbols there are.
+//!    volume) and how many symbols there are. The records reach it without their symbol:
+//!    two symbols with equal aggregates are one value whose difference counts both.
 //! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
 //!    time of the change, which goes to the sinks with the symbol rows.
 //!
