@@ -45,13 +45,18 @@ pub struct SectorAgg {
 }
 
 impl SectorAgg {
-    /// The sum of the symbols' aggregates: exact sums, so any order gives the same bits.
-    pub fn of<'a>(symbols: impl IntoIterator<Item = &'a OrdAgg>) -> SectorAgg {
+    /// The sum of the symbols' aggregates, each given with how many symbols have exactly it
+    /// (the records carry no symbol, so equal aggregates of two symbols add up as one value):
+    /// exact sums, so any order gives the same bits.
+    pub fn of<'a>(symbols: impl IntoIterator<Item = (&'a OrdAgg, isize)>) -> SectorAgg {
         let mut total = TickAgg::empty();
         let mut count = 0;
-        for symbol in symbols {
-            total.merge(&symbol.0);
-            count += 1;
+        for (agg, n) in symbols {
+            // A collection of records holds each at least once; anything else adds nothing.
+            for _ in 0..n.max(0) {
+                total.merge(&agg.0);
+                count += 1;
+            }
         }
         SectorAgg {
             agg: OrdAgg(total),

@@ -7,13 +7,18 @@
 //!    at the time the row was sent; a correction replaces it; it leaves at
 //!    [`records::expires_at`] (`end + D + 1`), when the window can no longer change.
 //! 2. [`MappingInput`]: the mapping `(symbol, (valid_from, sector))`, read on worker 0, enters
-//!    at the first time not yet complete; it is arranged by symbol.
-//! 3. As of: the records join the mapping rows of their symbol with `valid_from < end` (none:
-//!    since always); the row with the greatest `valid_from` names the symbol's sector for that
-//!    window (a symbol without one is unmapped). A change of one symbol's mapping touches only
-//!    that symbol's records, and through them the windows and the two sectors it moves between.
-//! 4. Per (sector, end): the sum of the symbols' aggregates (exact sums, min, max, ticks,
-//!    volume) and how many symbols there are.
+//!    at the first time not yet complete; [`SeenSymbols`] adds, for every symbol the records
+//!    name, the row "in no sector since always", which ranks below any other. A reduce over
+//!    this small collection turns each symbol's rows into validity intervals, `from < end <=
+//!    to` for each sector (or none: unmapped), arranged by symbol.
+//! 3. The records join their symbol's intervals: the one holding at `end` names the symbol's
+//!    sector for that window. Every record finds exactly one, so the join alone assigns the
+//!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
+//!    touches only its records and, through them, the windows and the two sectors it moves
+//!    between.
+//! 4. Per (end, sector): the sum of the symbols' aggregates (exact sums, min, max, ticks,
+//!    volume) and how many symbols there are. The records reach it without their symbol:
+//!    two symbols with equal aggregates are one value whose difference counts both.
 //! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
 //!    time of the change, which goes to the sinks with the symbol rows.
 //!
@@ -22,19 +27,24 @@
 //! a semigroup diff could only add.
 
 mod agg;
+mod intervals;
 mod mapping;
 mod records;
 mod rows;
+mod seen;
 
 use std::sync::Arc;
 
 use differential_dataflow::AsCollection;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
 pub use agg::{OrdAgg, SectorAgg};
+use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 pub use records::SymbolRecords;
 pub use rows::SectorRows;
+pub use seen::SeenSymbols;
 
 use crate::dataflow::RunControl;
 use crate::metrics::Metrics;
@@ -65,33 +75,29 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
     ) -> Stream<'s, u64, Vec<WindowRow>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
         let records = self.clone().symbol_records(lateness);
-        let mapping = records
-            .mapping(reference, control)
+        let mapping = records.mapping(reference, control);
+        let intervals = records
+            .seen_symbols()
+            .concat(mapping)
             .as_collection()
-            .arrange_by_key_named("Mapping");
-        let symbols = records.as_collection();
-        let dated = symbols.clone().join_core(
-            mapping,
-            |symbol: &String,
-             &(end, agg): &(u64, OrdAgg),
-             (from, sector): &(Option<u64>, Option<String>)| {
-                from.is_none_or(|t| t < end)
-                    .then(|| ((symbol.clone(), end), (Some(*from), sector.clone(), agg)))
-            },
-        );
-        // Every record also stands for itself, ranked below any mapping row: a symbol whose
-        // greatest entry is this one is unmapped for that window.
-        let own = symbols.map(|(symbol, (end, agg))| ((symbol, end), (None, None, agg)));
-        dated
-            .concat(own)
-            .reduce_named("AsOf", |_key, input, output| {
-                let ((rank, sector, agg), _) = input.last().expect("reduce input is never empty");
-                let sector = if rank.is_some() { sector.clone() } else { None };
-                output.push(((sector, *agg), 1isize));
+            .reduce_named("Intervals", |_symbol, rows, output| {
+                let sectors = intervals(rows.iter().map(|(row, _)| *row));
+                output.extend(sectors.into_iter().map(|interval| (interval, 1isize)));
             })
-            .map(|((symbol, end), (sector, agg))| ((sector, end), (symbol, agg)))
+            .arrange_by_key_named("Intervals");
+        records
+            .as_collection()
+            .join_core(
+                intervals,
+                |_symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
+                    holds(interval, end).then(|| ((end, interval.2.clone()), agg))
+                },
+            )
             .reduce_named("Sector", |_key, input, output| {
-                output.push((SectorAgg::of(input.iter().map(|((_, agg), _)| agg)), 1isize));
+                output.push((
+                    SectorAgg::of(input.iter().map(|(agg, n)| (*agg, *n))),
+                    1isize,
+                ));
             })
             .inner
             .sector_rows(spec, metrics)

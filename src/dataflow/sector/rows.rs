@@ -17,8 +17,8 @@ use crate::metrics::Metrics;
 use crate::row::{Revision, WindowRow};
 use crate::window::WindowSpec;
 
-/// A sector window's value: `((sector, end), agg)`; the sector `None` gathers unmapped symbols.
-pub type SectorWindow = ((Option<String>, u64), SectorAgg);
+/// A sector window's value: `((end, sector), agg)`; the sector `None` gathers unmapped symbols.
+pub type SectorWindow = ((u64, Option<String>), SectorAgg);
 
 /// The changes of one time not yet complete, with the capability to send its rows at.
 type Pending = (Capability<u64>, Vec<(SectorWindow, isize)>);
@@ -73,7 +73,7 @@ impl<'s> SectorRows<'s> for Stream<'s, u64, Vec<(SectorWindow, u64, isize)>> {
                     let (cap, mut changes) = entry.remove();
                     let mut rows = Vec::new();
                     differential_dataflow::consolidation::consolidate(&mut changes);
-                    for (((sector, end), value), diff) in changes {
+                    for (((end, sector), value), diff) in changes {
                         if diff <= 0 || t >= expires_at(end, lateness) {
                             continue;
                         }
