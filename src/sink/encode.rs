@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::EventTime;
 use crate::row::WindowRow;
+use crate::window::TickAgg;
 
 /// Text format of stdout and file sinks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -71,17 +72,7 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
             out.extend_from_slice(b"{\"kind\":\"symbol_average\",\"symbol\":");
             json_str(out, symbol);
             window_bounds(out, *start, *end);
-            float(out, b",\"avg_price\":", agg.avg_price());
-            float(out, b",\"min_price\":", agg.min_price);
-            float(out, b",\"max_price\":", agg.max_price);
-            match agg.vwap() {
-                Some(v) => float(out, b",\"vwap\":", v),
-                None => out.extend_from_slice(b",\"vwap\":null"),
-            }
-            out.extend_from_slice(b",\"ticks\":");
-            out.extend_from_slice(ints.format(agg.ticks).as_bytes());
-            out.extend_from_slice(b",\"volume\":");
-            out.extend_from_slice(ints.format(agg.volume).as_bytes());
+            tick_stats(out, agg, &mut float, &mut ints);
         }
         WindowRow::SectorAverage {
             sector,
@@ -94,17 +85,7 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
             out.extend_from_slice(b"{\"kind\":\"sector_average\",\"sector\":");
             json_str(out, sector);
             window_bounds(out, *start, *end);
-            float(out, b",\"avg_price\":", agg.avg_price());
-            float(out, b",\"min_price\":", agg.min_price);
-            float(out, b",\"max_price\":", agg.max_price);
-            match agg.vwap() {
-                Some(v) => float(out, b",\"vwap\":", v),
-                None => out.extend_from_slice(b",\"vwap\":null"),
-            }
-            out.extend_from_slice(b",\"ticks\":");
-            out.extend_from_slice(ints.format(agg.ticks).as_bytes());
-            out.extend_from_slice(b",\"volume\":");
-            out.extend_from_slice(ints.format(agg.volume).as_bytes());
+            tick_stats(out, agg, &mut float, &mut ints);
             out.extend_from_slice(b",\"symbols\":");
             out.extend_from_slice(ints.format(*symbols).as_bytes());
         }
@@ -128,6 +109,26 @@ fn encode_json(row: &WindowRow, out: &mut Vec<u8>) {
         out.extend_from_slice(ints.format(revision.number).as_bytes());
     }
     out.extend_from_slice(b"}\n");
+}
+
+/// The tick statistics symbol and sector rows share, in their contract order.
+fn tick_stats(
+    out: &mut Vec<u8>,
+    agg: &TickAgg,
+    float: &mut impl FnMut(&mut Vec<u8>, &[u8], f64),
+    ints: &mut itoa::Buffer,
+) {
+    float(out, b",\"avg_price\":", agg.avg_price());
+    float(out, b",\"min_price\":", agg.min_price);
+    float(out, b",\"max_price\":", agg.max_price);
+    match agg.vwap() {
+        Some(v) => float(out, b",\"vwap\":", v),
+        None => out.extend_from_slice(b",\"vwap\":null"),
+    }
+    out.extend_from_slice(b",\"ticks\":");
+    out.extend_from_slice(ints.format(agg.ticks).as_bytes());
+    out.extend_from_slice(b",\"volume\":");
+    out.extend_from_slice(ints.format(agg.volume).as_bytes());
 }
 
 /// A float as every encoder writes it: the shortest text that reads back as the same f64.
@@ -218,6 +219,32 @@ fn window_bounds(out: &mut Vec<u8>, start: EventTime, end: EventTime) {
     out.push(b'"');
 }
 
+/// The CSV cells of tick statistics: a symbol's row, or a sector's with `symbol` empty.
+fn tick_cells(
+    kind: &str,
+    symbol: String,
+    start: EventTime,
+    end: EventTime,
+    agg: &TickAgg,
+) -> [String; 13] {
+    let f = |x: f64| ryu::Buffer::new().format(x).to_string();
+    [
+        kind.into(),
+        symbol,
+        String::new(),
+        start.to_string(),
+        end.to_string(),
+        f(agg.avg_price()),
+        f(agg.min_price),
+        f(agg.max_price),
+        agg.vwap().map(f).unwrap_or_default(),
+        agg.ticks.to_string(),
+        agg.volume.to_string(),
+        String::new(),
+        String::new(),
+    ]
+}
+
 fn encode_csv(row: &WindowRow, sectors: bool, out: &mut Vec<u8>) {
     let f = |x: f64| ryu::Buffer::new().format(x).to_string();
     let (mut sector, mut symbols) = (String::new(), String::new());
@@ -228,21 +255,7 @@ fn encode_csv(row: &WindowRow, sectors: bool, out: &mut Vec<u8>) {
             end,
             agg,
             ..
-        } => [
-            row.kind().into(),
-            csv_quote(symbol),
-            String::new(),
-            start.to_string(),
-            end.to_string(),
-            f(agg.avg_price()),
-            f(agg.min_price),
-            f(agg.max_price),
-            agg.vwap().map(f).unwrap_or_default(),
-            agg.ticks.to_string(),
-            agg.volume.to_string(),
-            String::new(),
-            String::new(),
-        ],
+        } => tick_cells(row.kind(), csv_quote(symbol), *start, *end, agg),
         WindowRow::SectorAverage {
             sector: name,
             start,
@@ -252,21 +265,7 @@ fn encode_csv(row: &WindowRow, sectors: bool, out: &mut Vec<u8>) {
             ..
         } => {
             (sector, symbols) = (csv_quote(name), count.to_string());
-            [
-                row.kind().into(),
-                String::new(),
-                String::new(),
-                start.to_string(),
-                end.to_string(),
-                f(agg.avg_price()),
-                f(agg.min_price),
-                f(agg.max_price),
-                agg.vwap().map(f).unwrap_or_default(),
-                agg.ticks.to_string(),
-                agg.volume.to_string(),
-                String::new(),
-                String::new(),
-            ]
+            tick_cells(row.kind(), String::new(), *start, *end, agg)
         }
         WindowRow::CategoryMean {
             category,
