@@ -8,39 +8,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::kafka_topics::{broker, unique_topic};
+use common::partition_gate::GatedBroker;
 use common::pg::*;
 use common::python::*;
 use common::*;
-
-fn broker() -> Option<String> {
-    let b = std::env::var("TICKFLOW_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let reachable = b
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !reachable {
-        skip(&format!(
-            "no Kafka broker at {b}; start one (see the README's Testing section)"
-        ));
-        return None;
-    }
-    Some(b)
-}
-
-fn unique_topic(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("tf-{tag}-{}-{nanos}", std::process::id())
-}
 
 /// The broker and the interpreter of the independent client, which needs confluent-kafka; or
 /// `None` (said out loud) when either is missing outside CI.
@@ -679,72 +655,6 @@ fn consumer_lag_is_exported() {
     assert_eq!(shown, vec![(0, 0.into()), (1, 0.into())], "{body}");
 }
 
-/// A broker of its own (tansu) behind `partition_gate.py`, which can hide a topic's higher
-/// partitions; killed when dropped.
-struct GatedBroker {
-    address: String,
-    control: std::path::PathBuf,
-    children: Vec<std::process::Child>,
-}
-
-impl GatedBroker {
-    fn start(dir: &Path, py: &Python) -> GatedBroker {
-        let (broker_port, gate_port) = (free_port(), free_port());
-        let control = dir.join("gate");
-        std::fs::write(&control, "").unwrap();
-        let tansu = Command::new("tansu")
-            .arg("broker")
-            .arg(format!("--listener-url=tcp://127.0.0.1:{broker_port}"))
-            // Clients learn the gate's address as the broker's, so all they send goes through it.
-            .arg(format!(
-                "--advertised-listener-url=tcp://127.0.0.1:{gate_port}"
-            ))
-            .arg("--storage-engine=memory://tansu/")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu on the PATH (.ci/run installs it)");
-        let mut gate = py
-            .script("tests/support/partition_gate.py")
-            .arg(gate_port.to_string())
-            .arg(format!("127.0.0.1:{broker_port}"))
-            .arg(&control)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut ready = String::new();
-        BufReader::new(gate.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "ready");
-        let up = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            TcpStream::connect(("127.0.0.1", broker_port)).is_ok()
-        });
-        assert!(up, "tansu did not start on port {broker_port}");
-        GatedBroker {
-            address: format!("127.0.0.1:{gate_port}"),
-            control,
-            children: vec![tansu, gate],
-        }
-    }
-
-    /// Shows only partitions below `n` of `topic` (`None`: everything).
-    fn show(&self, topic: &str, n: Option<usize>) {
-        let text = n.map(|n| format!("{topic} {n}")).unwrap_or_default();
-        std::fs::write(&self.control, text).unwrap();
-    }
-}
-
-impl Drop for GatedBroker {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Partitions added to a topic while tickflow reads it are found and read from their start,
 /// by the worker the assignment rule names (with -w 3: one that already reads a partition of
 /// the topic, and one that had none): the output equals reading all partitions from the start.
@@ -754,7 +664,9 @@ fn partitions_added_while_running_are_read() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let gated = GatedBroker::start(dir.path(), &py);
+    let Some(gated) = GatedBroker::start(dir.path()) else {
+        return;
+    };
     // Message j of partition p is line 4j + p. Partitions 0 and 1 cover the first 100 s of
     // event time, partitions 2 and 3 (added later) 130 s to 230 s: nothing in them is late.
     let mut lines = Vec::new();

@@ -9,13 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::kafka_topics::{broker, unique_topic};
 use common::python::*;
 use common::*;
 
@@ -23,27 +23,8 @@ use common::*;
 const END: u64 = i64::MAX as u64;
 
 fn broker_with_client() -> Option<(String, Python)> {
-    let b = std::env::var("TICKFLOW_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let reachable = b
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !reachable {
-        skip(&format!(
-            "no Kafka broker at {b}; start one (see the README's Testing section)"
-        ));
-        return None;
-    }
+    let b = broker()?;
     Some((b, python(&["confluent_kafka"])?))
-}
-
-fn unique_topic(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("tf-{tag}-{}-{nanos}", std::process::id())
 }
 
 /// Runs the independent Python client; returns what it printed.
