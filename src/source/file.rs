@@ -15,6 +15,13 @@ const CHUNK: usize = 256 * 1024;
 /// this small until their turn comes.
 const FIRST_CHUNK: usize = 16 * 1024;
 
+thread_local! {
+    /// One read buffer per thread, shared by the splits it polls in turn (a read never outlives
+    /// its poll: the splitter copies what it keeps). A buffer per split cost a fresh allocation,
+    /// zeroed page by page, for each of a file's 60-odd splits.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The lines that start inside one byte range of a file.
 ///
 /// A line belongs to the split it starts in, so every line is read exactly once whatever the
@@ -31,9 +38,9 @@ pub struct FileSplit {
     /// The size splits were cut at (saved with the progress).
     split_bytes: u64,
     splitter: LineSplitter,
-    /// Read buffer: [`FIRST_CHUNK`] at first, then up to [`CHUNK`]; freed at the end.
-    buf: Vec<u8>,
-    /// What the buffer grows to (less than [`CHUNK`] for a small split).
+    /// Bytes to read at the next poll: [`FIRST_CHUNK`] at first, then `chunk`.
+    read_len: usize,
+    /// What reads grow to (less than [`CHUNK`] for a small split).
     chunk: usize,
     done: bool,
     /// Lines before `start`, counted on first need (only rejects need absolute line numbers).
@@ -116,8 +123,8 @@ impl FileSplit {
             end,
             split_bytes,
             splitter: LineSplitter::new(max_line, start),
-            buf: vec![0; FIRST_CHUNK],
-            // A small split needs no large buffer.
+            read_len: FIRST_CHUNK,
+            // A small split needs no large read.
             chunk: CHUNK.min(end.saturating_sub(start).saturating_add(4096) as usize),
             done: start >= end,
             lines_before: None,
@@ -156,15 +163,24 @@ impl Partition for FileSplit {
             }
             true
         };
-        match self.file.read(&mut self.buf) {
+        let want = self.read_len;
+        let (file, splitter) = (&mut self.file, &mut self.splitter);
+        let read = READ_BUFFER.with_borrow_mut(|buf| {
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            let read = file.read(&mut buf[..want]);
+            if let Ok(n @ 1..) = read {
+                splitter.feed(&buf[..n], &mut emit);
+            }
+            read
+        });
+        match read {
             Ok(0) => {
                 self.splitter.finish(&mut emit);
                 self.done = true;
             }
-            Ok(n) => {
-                self.splitter.feed(&self.buf[..n], &mut emit);
-                self.done = past_end;
-            }
+            Ok(_) => self.done = past_end,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(error) => {
                 self.failed = Some(SourceError::Read {
@@ -176,12 +192,9 @@ impl Partition for FileSplit {
             }
         }
         if self.done {
-            self.buf = Vec::new();
             Poll::Done
         } else {
-            if self.buf.len() < self.chunk {
-                self.buf.resize(self.chunk, 0);
-            }
+            self.read_len = self.chunk;
             Poll::Ready
         }
     }
