@@ -16,7 +16,7 @@
 //! does when all its inputs are idle).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use timely::dataflow::channels::pact::Pipeline;
@@ -24,6 +24,7 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::{Scope, StreamVec};
+use timely::scheduling::SyncActivator;
 
 /// No watermark (no active partition; nothing reached yet).
 const NONE: u64 = u64::MAX;
@@ -40,6 +41,9 @@ struct Entry {
     seq: AtomicU64,
     /// The worker's ingest has ended; its last report stands.
     done: AtomicBool,
+    /// Wakes the worker's gossip operator (set for this process's workers): an ended ingest
+    /// is sent at once rather than at the next period, which would hold the run's end back.
+    wake: Mutex<Option<SyncActivator>>,
 }
 
 /// The latest report of every worker of the cluster, as this process knows it.
@@ -58,6 +62,7 @@ impl WatermarkBoard {
                 reached: AtomicU64::new(NONE),
                 seq: AtomicU64::new(0),
                 done: AtomicBool::new(false),
+                wake: Mutex::new(None),
             })
             .collect();
         WatermarkBoard { entries, local }
@@ -77,7 +82,13 @@ impl WatermarkBoard {
     /// This process's `worker` has ended: it holds nobody back any more.
     pub fn finish(&self, worker: usize, reached: Option<u64>) {
         self.report(worker, None, reached);
-        self.entries[worker].done.store(true, Relaxed);
+        let e = &self.entries[worker];
+        e.done.store(true, Relaxed);
+        let wake = e.wake.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(wake) = wake {
+            // An error means the dataflow is already gone: nothing left to wake.
+            let _ = wake.activate();
+        }
     }
 
     /// Where a worker with no active partition of its own should move: the lowest active
@@ -136,6 +147,11 @@ pub fn gossip(scope: Scope<'_, u64>, board: Arc<WatermarkBoard>) {
         let board = board.clone();
         move |cap, info| {
             let activator = scope.activator_for(info.address.clone());
+            let wake = scope.worker().sync_activator_for(info.address.to_vec());
+            *board.entries[worker]
+                .wake
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(wake);
             let mut cap = Some(cap);
             let mut sent_seq = u64::MAX;
             activator.activate();
