@@ -5,7 +5,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde::Deserialize;
 use tickflow::event::{
-    parse_line, parse_line_cached, parse_line_full, DayCache, EventTime, FieldNames, Horizon,
+    parse_line, parse_line_full, DayCache, EventTime, FieldNames, Horizon, LineParser,
 };
 
 fn lines(form: &str, n: usize) -> Vec<String> {
@@ -90,19 +90,19 @@ fn finish(t: Tick<'_>, days: &mut DayCache) -> (EventTime, usize, f64, u64) {
 }
 
 /// JSON ticks read into the same fields by serde_json, sonic-rs and simd-json (dev-dependencies,
-/// measured for the README's "Why a scanner"), beside tickflow's `parse_line_cached`, each
-/// with a date cache kept across lines as a running pipeline keeps one.
+/// measured for the README's "Why a scanner"), beside tickflow's `LineParser`, each
+/// with a date cache (and tickflow's its line layout) kept across lines as a running pipeline
+/// keeps one.
 fn crates(c: &mut Criterion) {
     let names = FieldNames::default();
     let input = lines("json_tick", 10_000);
     let mut group = c.benchmark_group("json_tick");
     group.throughput(Throughput::Elements(input.len() as u64));
     group.bench_function("tickflow", |b| {
-        let mut days = DayCache::default();
+        let mut parser = LineParser::new(names.clone());
         b.iter(|| {
             for line in &input {
-                let parsed =
-                    parse_line_cached(line.as_bytes(), &names, &Horizon::UNBOUNDED, &mut days);
+                let parsed = parser.parse(line.as_bytes(), &Horizon::UNBOUNDED);
                 black_box(parsed.expect("valid line"));
             }
         })

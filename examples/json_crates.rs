@@ -15,7 +15,7 @@
 //! ```
 
 use serde::Deserialize;
-use tickflow::event::{parse_line_cached, DayCache, EventTime, FieldNames, Horizon, Record};
+use tickflow::event::{DayCache, EventTime, FieldNames, Horizon, LineParser, Record};
 
 /// One tick as the benchmark file spells it; strings borrowed from the line.
 #[derive(Deserialize)]
@@ -41,8 +41,8 @@ fn main() {
         std::process::exit(2);
     };
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    let names = FieldNames::default();
     let mut days = DayCache::default();
+    let mut tickflow = LineParser::new(FieldNames::default());
     let mut scratch = Vec::new();
     let (mut parsed, mut failed, mut checksum) = (0u64, 0u64, 0.0f64);
     for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -62,7 +62,7 @@ fn main() {
                     .ok()
                     .and_then(|t| via_serde(t, &mut days))
             }
-            "tickflow" => match parse_line_cached(line, &names, &Horizon::UNBOUNDED, &mut days) {
+            "tickflow" => match tickflow.parse(line, &Horizon::UNBOUNDED) {
                 Ok(Record::Tick(t)) => Some((t.time.millis(), t.symbol.len(), t.price, t.volume)),
                 _ => None,
             },

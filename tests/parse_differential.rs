@@ -3,14 +3,21 @@
 //! exponents, huge and tiny numbers, nesting, duplicate and missing fields and corrupted bytes,
 //! must each give the same record, bit for bit, or the same reject, reason and detail.
 //!
+//! Runs of lines share a layout (the same keys, order, quotes and separators, new values), as a
+//! producer writes them, some then nudged one byte off it, and every line also goes through
+//! one [`LineParser`] per set of names, so the layout it learns from one line is tried on the
+//! next: hits and near misses alike must give what the full readers give.
+//!
 //! `TICKFLOW_DIFF_LINES` sets the number of lines (default 1,000,000; about 20 s in a debug
 //! build); `TICKFLOW_DIFF_SEED` the seed (default 17).
 
 use tickflow::event::{
-    parse_line_at, parse_line_full, takes_fast_path, FieldNames, Horizon, Record, Rejection,
+    parse_line_at, parse_line_full, takes_fast_path, FieldNames, Horizon, LineParser, Record,
+    Rejection,
 };
 
 /// SplitMix64: small, seeded, and the same on every platform.
+#[derive(Clone)]
 struct Rng(u64);
 
 impl Rng {
@@ -48,18 +55,22 @@ enum Form {
     Python,
 }
 
+/// Writes one line: its values from `rng`, its layout (which keys, their order and quotes,
+/// whitespace, stray bytes) from `layout`, so that a copy of `layout` writes the same layout
+/// again with other values.
 struct Writer<'r> {
     rng: &'r mut Rng,
+    layout: Rng,
     form: Form,
 }
 
 impl Writer<'_> {
     /// Whitespace as producers and hand edits leave it: mostly one space, sometimes odd.
     fn ws(&mut self) -> &'static str {
-        if self.rng.chance(95) {
-            return if self.rng.chance(50) { " " } else { "" };
+        if self.layout.chance(95) {
+            return if self.layout.chance(50) { " " } else { "" };
         }
-        self.rng
+        self.layout
             .pick(&["  ", "\t", "\r", "\n", " \t ", "\r\n", "\u{a0}", "\u{b}"])
     }
 
@@ -74,6 +85,17 @@ impl Writer<'_> {
 
     fn string(&mut self, body: &str) -> String {
         let q = self.quote();
+        format!("{q}{body}{q}")
+    }
+
+    /// A key, quoted as the layout has it.
+    fn key(&mut self, body: &str) -> String {
+        let q = match self.form {
+            Form::Json if self.layout.chance(2) => '\'',
+            Form::Json => '"',
+            Form::Python if self.layout.chance(15) => '"',
+            Form::Python => '\'',
+        };
         format!("{q}{body}{q}")
     }
 
@@ -265,10 +287,10 @@ impl Writer<'_> {
 
     /// One line: a tick or reading (or neither), fields shuffled, extras and faults mixed in.
     fn line(&mut self, names: &FieldNames) -> String {
-        let tick = self.rng.chance(60);
+        let tick = self.layout.chance(60);
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut field = |w: &mut Self, name: &str, gen: &mut dyn FnMut(&mut Self) -> String| {
-            if !w.rng.chance(3) {
+            if !w.layout.chance(3) {
                 let v = w.value(gen);
                 pairs.push((name.to_string(), v));
             }
@@ -294,20 +316,20 @@ impl Writer<'_> {
             });
             field(self, &names.value, &mut |w| w.number());
         }
-        for _ in 0..self.rng.below(3) {
+        for _ in 0..self.layout.below(3) {
             let key = self
-                .rng
+                .layout
                 .pick(&["extra", "id", "ok", "note", "timestamp2"])
                 .to_string();
             let v = self.value(&mut |w| w.number());
             pairs.push((key, v));
         }
-        if self.rng.chance(2) && !pairs.is_empty() {
+        if self.layout.chance(2) && !pairs.is_empty() {
             let dup = pairs[0].clone();
             pairs.push(dup);
         }
         for i in (1..pairs.len()).rev() {
-            pairs.swap(i, self.rng.below(i as u64 + 1) as usize);
+            pairs.swap(i, self.layout.below(i as u64 + 1) as usize);
         }
         let mut line = String::from(self.ws());
         line.push('{');
@@ -316,29 +338,29 @@ impl Writer<'_> {
                 line.push_str(self.ws());
                 line.push(',');
             }
-            let key = if self.rng.chance(1) {
+            let key = if self.layout.chance(1) {
                 format!("{k}\\u0030")
             } else {
                 k.clone()
             };
             line.push_str(self.ws());
-            let quoted = self.string(&key);
+            let quoted = self.key(&key);
             line.push_str(&quoted);
             line.push_str(self.ws());
             line.push(':');
             line.push_str(self.ws());
             line.push_str(v);
         }
-        if self.rng.chance(2) {
+        if self.layout.chance(2) {
             line.push(',');
         }
         line.push_str(self.ws());
-        if !self.rng.chance(1) {
+        if !self.layout.chance(1) {
             line.push('}');
         }
         line.push_str(self.ws());
-        if self.rng.chance(1) {
-            line.push_str(self.rng.pick(&["x", "}", "{}", ",", "\0"]));
+        if self.layout.chance(1) {
+            line.push_str(self.layout.pick(&["x", "}", "{}", ",", "\0"]));
         }
         line
     }
@@ -357,6 +379,26 @@ fn corrupt(rng: &mut Rng, line: String) -> Vec<u8> {
         bytes.truncate(rng.below(bytes.len() as u64) as usize);
     }
     bytes
+}
+
+/// Moves a line one byte off its layout: a byte replaced by, or a byte inserted before it, one
+/// that matters to the layout or the scanner, or a byte removed.
+fn nudge(rng: &mut Rng, bytes: &mut Vec<u8>) {
+    if bytes.is_empty() {
+        return;
+    }
+    let at = rng.below(bytes.len() as u64) as usize;
+    let byte = *rng.pick(&[
+        &b' ', &b'\t', &b'"', &b'\'', &b'\\', &b',', &b':', &b'}', &b'{', &b'x', &b'0', &b'-',
+        &b'.', &b'e', &1, &0xc3,
+    ]);
+    match rng.below(3) {
+        0 => bytes[at] = byte,
+        1 => bytes.insert(at, byte),
+        _ => {
+            bytes.remove(at);
+        }
+    }
 }
 
 /// Records equal with floats compared by their bits (so `-0.0` and `0.0` differ); rejects
@@ -396,32 +438,59 @@ fn fast_path_and_full_readers_agree_on_a_million_random_lines() {
         ..FieldNames::default()
     };
     let name_sets = [FieldNames::default(), renamed, escaped];
+    // One parser per set of names, each line through the one for its names, as one worker.
+    let mut parsers: Vec<LineParser> = name_sets.iter().cloned().map(LineParser::new).collect();
     let horizon = Horizon::UNBOUNDED;
-    let (mut fast, mut accepted) = (0u64, 0u64);
+    let (mut fast, mut accepted, mut by_layout) = (0u64, 0u64, 0u64);
+    // The names, form and layout of the line before, which the next line shares in 3 of 4.
+    let mut last: Option<(usize, Form, Rng)> = None;
     for i in 0..lines {
-        let names = &name_sets[[0, 0, 0, 1, 0, 0, 0, 2][i as usize % 8]];
-        let form = if rng.chance(50) {
-            Form::Json
-        } else {
-            Form::Python
+        let related = last.is_some() && rng.chance(75);
+        let (set, form, layout) = match last.take() {
+            Some(last) if related => last,
+            _ => {
+                let set = [0, 0, 0, 1, 0, 0, 0, 2][i as usize % 8];
+                let form = if rng.chance(50) {
+                    Form::Json
+                } else {
+                    Form::Python
+                };
+                (set, form, Rng(rng.next()))
+            }
         };
+        let names = &name_sets[set];
         let text = Writer {
             rng: &mut rng,
+            layout: layout.clone(),
             form,
         }
         .line(names);
-        let line = corrupt(&mut rng, text);
+        last = Some((set, form, layout));
+        let mut line = corrupt(&mut rng, text);
+        if related && rng.chance(20) {
+            nudge(&mut rng, &mut line);
+        }
+        by_layout += u64::from(parsers[set].takes_layout(&line));
         let got = parse_line_at(&line, names, &horizon);
+        let cached = parsers[set].parse(&line, &horizon);
         let want = parse_line_full(&line, names, &horizon);
         assert!(
-            same(&got, &want),
-            "line {i}: {:?}\nfast path: {got:?}\nfull readers: {want:?}",
+            same(&got, &want) && same(&cached, &want),
+            "line {i}: {:?}\nfast path: {got:?}\nline parser: {cached:?}\n\
+             full readers: {want:?}",
             String::from_utf8_lossy(&line)
         );
         fast += u64::from(takes_fast_path(&line, names));
         accepted += u64::from(want.is_ok());
     }
-    println!("{lines} lines: {fast} on the fast path, {accepted} accepted");
+    println!(
+        "{lines} lines: {fast} on the fast path, {by_layout} of them by the last line's \
+         layout, {accepted} accepted"
+    );
+    assert!(
+        by_layout * 25 > lines && by_layout < fast,
+        "{by_layout} of {lines} read by the layout of the line before"
+    );
     // Both paths and both outcomes are exercised in earnest.
     assert!(
         fast * 4 > lines && fast * 4 < lines * 3,

@@ -4,7 +4,8 @@
 //! 1. [`parse_line_at`] (in `parse.rs`) checks the line is UTF-8 and reads it as JSON
 //!    (`json.rs`) or as a Python dict literal (`python/`), whichever it most resembles first.
 //!    A flat record of plain values takes a fast path instead (`scan.rs`, `number.rs`) that
-//!    reads it to the same fields and leaves every other line to those readers.
+//!    reads it to the same fields and leaves every other line to those readers; a
+//!    [`LineParser`] first tries the layout of the line before (`layout.rs`), faster still.
 //! 2. Either reader keeps only the configured fields, as [`RawFields`] (`fields.rs`).
 //! 3. [`classify`] (in `classify.rs`) turns those into a [`Tick`] or a [`Reading`], checking
 //!    every value and reading the event time (`time/`) within the [`Horizon`].
@@ -13,6 +14,7 @@
 mod classify;
 mod fields;
 mod json;
+mod layout;
 mod number;
 mod parse;
 mod python;
@@ -24,7 +26,7 @@ use std::borrow::Cow;
 
 pub use classify::classify;
 pub use fields::{Field, FieldNames, RawFields, Scalar};
-pub use parse::{parse_line, parse_line_at, parse_line_cached, parse_line_full, takes_fast_path};
+pub use parse::{parse_line, parse_line_at, parse_line_full, takes_fast_path, LineParser};
 pub use reject::{RejectKind, Rejection};
 pub use time::{DayCache, EventTime, Horizon, TimestampError, TimestampUnit};
 

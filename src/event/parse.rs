@@ -1,6 +1,7 @@
 //! The entry points from a line of bytes to a record: which form it is in, and which reader.
 
-use super::scan::{self, Form};
+use super::layout::Layout;
+use super::scan::{self, Form, Spans};
 use super::{
     classify, json, python, DayCache, FieldNames, Horizon, RawFields, Record, RejectKind, Rejection,
 };
@@ -17,35 +18,75 @@ pub fn parse_line<'a>(line: &'a [u8], names: &FieldNames) -> Result<Record<'a>, 
 /// the wall clock, most likely a timestamp read in the wrong unit) is an `invalid_field`.
 ///
 /// A flat record of plain values is read by the fast scanner (`scan.rs`); anything else, by
-/// the full readers, with the same result either way.
+/// the full readers, with the same result either way. A running pipeline uses a
+/// [`LineParser`] instead, which also remembers what the last line taught it.
 pub fn parse_line_at<'a>(
     line: &'a [u8],
     names: &FieldNames,
     horizon: &Horizon,
 ) -> Result<Record<'a>, Rejection> {
-    parse_line_cached(line, names, horizon, &mut DayCache::default())
+    let text = utf8(line)?;
+    let mut days = DayCache::default();
+    let mut fields = RawFields::default();
+    if scan::fields(text, names, form(line), &mut fields, &mut Spans::default()).is_some() {
+        return classify(&mut fields, names, horizon, &mut days);
+    }
+    read_in_full(text, names, horizon, first_quote_is_single(line), &mut days)
 }
 
-/// Parses one line as [`parse_line_at`] does, with the same result, reusing the date of the
-/// previous ISO-8601 timestamp through `days`: a running pipeline keeps one per worker.
-pub fn parse_line_cached<'a>(
-    line: &'a [u8],
-    names: &FieldNames,
-    horizon: &Horizon,
-    days: &mut DayCache,
-) -> Result<Record<'a>, Rejection> {
-    let text = utf8(line)?;
-    let python_first = first_quote_is_single(line);
-    let form = if python_first {
-        Form::Python
-    } else {
-        Form::Json
-    };
-    let mut fields = RawFields::default();
-    if scan::fields(text, names, form, &mut fields).is_some() {
-        return classify(&mut fields, names, horizon, days);
+/// Parses lines for one set of field names as [`parse_line_at`] does, with the same results,
+/// carrying from one line to the next the date of the last ISO-8601 timestamp ([`DayCache`])
+/// and the layout of the last line the scanner read (`layout.rs`). A running pipeline keeps
+/// one per worker. It owns its field names because the layout it learned holds for them only.
+#[derive(Clone, Debug)]
+pub struct LineParser {
+    names: FieldNames,
+    days: DayCache,
+    layout: Layout,
+}
+
+impl LineParser {
+    /// A parser for records with these field names, knowing nothing of earlier lines.
+    pub fn new(names: FieldNames) -> LineParser {
+        LineParser {
+            names,
+            days: DayCache::default(),
+            layout: Layout::default(),
+        }
     }
-    read_in_full(text, names, horizon, python_first, days)
+
+    /// The field names this parser reads.
+    pub fn names(&self) -> &FieldNames {
+        &self.names
+    }
+
+    /// Whether the layout of the last line reads `line` (for tests that check it is exercised).
+    #[doc(hidden)]
+    pub fn takes_layout(&self, line: &[u8]) -> bool {
+        std::str::from_utf8(line)
+            .is_ok_and(|text| self.layout.read(text, &mut RawFields::default()).is_some())
+    }
+
+    /// Parses one line (without its newline) as [`parse_line_at`] does, with the same result.
+    pub fn parse<'a>(
+        &mut self,
+        line: &'a [u8],
+        horizon: &Horizon,
+    ) -> Result<Record<'a>, Rejection> {
+        let text = utf8(line)?;
+        let mut fields = RawFields::default();
+        if self.layout.read(text, &mut fields).is_some() {
+            return classify(&mut fields, &self.names, horizon, &mut self.days);
+        }
+        let mut fields = RawFields::default();
+        let mut spans = Spans::default();
+        if scan::fields(text, &self.names, form(line), &mut fields, &mut spans).is_some() {
+            self.layout.learn(line, &spans);
+            return classify(&mut fields, &self.names, horizon, &mut self.days);
+        }
+        let python_first = first_quote_is_single(line);
+        read_in_full(text, &self.names, horizon, python_first, &mut self.days)
+    }
 }
 
 /// Parses one line as [`parse_line_at`] does, with the full readers only: the reference the
@@ -72,12 +113,17 @@ pub fn takes_fast_path(line: &[u8], names: &FieldNames) -> bool {
     let Ok(text) = std::str::from_utf8(line) else {
         return false;
     };
-    let form = if first_quote_is_single(line) {
+    let (mut fields, mut spans) = (RawFields::default(), Spans::default());
+    scan::fields(text, names, form(line), &mut fields, &mut spans).is_some()
+}
+
+/// The reader a line goes to first: the form its first quote belongs to.
+fn form(line: &[u8]) -> Form {
+    if first_quote_is_single(line) {
         Form::Python
     } else {
         Form::Json
-    };
-    scan::fields(text, names, form, &mut RawFields::default()).is_some()
+    }
 }
 
 fn utf8(line: &[u8]) -> Result<&str, Rejection> {

@@ -16,10 +16,11 @@
 //! What it takes, it reads to the same [`RawFields`] as the reader the line would otherwise go
 //! to (serde_json for a JSON line, the Python reader for a literal); `tests/parse_differential.rs`
 //! holds it to that over a million random lines. What it gives up on costs one partial pass.
+//! It also notes where each value lay ([`Spans`]), for the layout of the next line (`layout.rs`).
 
 use std::borrow::Cow;
 
-use super::fields::{FieldNames, RawFields, Scalar};
+use super::fields::{Field, FieldNames, RawFields, Scalar};
 use super::number;
 
 /// Which reader the line would go to first, which decides the quotes and names it may use.
@@ -31,14 +32,79 @@ pub enum Form {
     Python,
 }
 
-/// Reads a flat record of plain values into `out`, keeping the configured fields; `None` if
-/// the line needs the full reader (then `out` holds nothing of use).
+/// Where one value of a scanned line lay: `start..end` holds a number or a word, or the body of
+/// a string (its quotes outside), and the configured field it went to, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub kind: ValueKind,
+    pub field: Option<Field>,
+}
+
+/// How a value was spelled, as far as the layout of a line cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A string between two `quote` bytes.
+    Str {
+        quote: u8,
+    },
+    Number,
+    /// `true`, `false`, `null` or their Python names.
+    Word,
+}
+
+/// The values of one scanned line, in line order; only the first [`Spans::MAX`] are kept.
+#[derive(Clone, Debug)]
+pub struct Spans {
+    items: [Span; Spans::MAX],
+    /// How many values the line had, which may be more than were kept.
+    count: usize,
+}
+
+impl Default for Spans {
+    fn default() -> Self {
+        let none = Span {
+            start: 0,
+            end: 0,
+            kind: ValueKind::Word,
+            field: None,
+        };
+        Spans {
+            items: [none; Spans::MAX],
+            count: 0,
+        }
+    }
+}
+
+impl Spans {
+    /// Records of more values than this are too rare to learn a layout from.
+    pub const MAX: usize = 12;
+
+    #[inline]
+    fn push(&mut self, span: Span) {
+        if let Some(slot) = self.items.get_mut(self.count) {
+            *slot = span;
+        }
+        self.count += 1;
+    }
+
+    /// Every value of the line, or `None` if there were more than [`Spans::MAX`].
+    pub fn all(&self) -> Option<&[Span]> {
+        self.items.get(..self.count)
+    }
+}
+
+/// Reads a flat record of plain values into `out`, keeping the configured fields, and where
+/// each value lay into `spans`; `None` if the line needs the full reader (then `out` and
+/// `spans` hold nothing of use).
 #[inline]
 pub fn fields<'a>(
     line: &'a str,
     names: &FieldNames,
     form: Form,
     out: &mut RawFields<'a>,
+    spans: &mut Spans,
 ) -> Option<()> {
     let mut s = Scanner {
         line,
@@ -58,8 +124,23 @@ pub fn fields<'a>(
             s.ws();
             let key = s.string()?;
             s.colon()?;
-            let value = s.value()?;
-            if let Some(field) = names.lookup_after(key, next) {
+            let (value, start) = s.value()?;
+            let kind = match value {
+                Scalar::Str(_) => ValueKind::Str {
+                    quote: s.bytes[start - 1],
+                },
+                Scalar::Int(_) | Scalar::Float(_) => ValueKind::Number,
+                _ => ValueKind::Word,
+            };
+            let end = s.i - usize::from(matches!(kind, ValueKind::Str { .. }));
+            let field = names.lookup_after(key, next);
+            spans.push(Span {
+                start,
+                end,
+                kind,
+                field,
+            });
+            if let Some(field) = field {
                 next = field as usize + 1;
                 // Twice is malformed; the full reader says so in its own words.
                 out.set(field, value).ok()?;
@@ -136,28 +217,23 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         // Inlined at both call sites: a call per key and per string value showed in profiles.
-        let (&quote, body) = self.bytes.get(self.i..)?.split_first()?;
+        let &quote = self.bytes.get(self.i)?;
         if !(quote == b'"' || (quote == b'\'' && self.form == Form::Python)) {
             return None;
         }
-        let (len, end) = string_end(body, quote)?;
-        if end != quote {
-            return None;
-        }
-        let start = self.i + 1;
-        self.i = start + len + 1;
-        // SAFETY: `start` is just after the opening quote and `start + len` is the index of
-        // the closing one, found in `body`, so `start <= start + len < line.len()`. Both
-        // quotes are ASCII bytes, which never occur inside a multi-byte UTF-8 sequence, so
-        // both indices are character boundaries of the valid UTF-8 `line`. (The checked
-        // `get` cost about 50 instructions a line in callgrind.)
-        Some(unsafe { self.line.get_unchecked(start..start + len) })
+        let (text, close) = quoted(self.line, self.i + 1, quote)?;
+        self.i = close + 1;
+        Some(text)
     }
 
+    /// A value and the index it starts at (a string's: just after its opening quote).
     #[inline]
-    fn value(&mut self) -> Option<Scalar<'a>> {
+    fn value(&mut self) -> Option<(Scalar<'a>, usize)> {
+        let start = self.i;
         match (self.peek()?, self.form) {
-            (b'"' | b'\'', _) => self.string().map(|s| Scalar::Str(Cow::Borrowed(s))),
+            (b'"' | b'\'', _) => self
+                .string()
+                .map(|s| (Scalar::Str(Cow::Borrowed(s)), start + 1)),
             // More whitespace than `colon` took: skipped, then the value (never twice).
             (b' ' | b'\t' | b'\r' | b'\n', _) => {
                 self.ws();
@@ -166,7 +242,7 @@ impl<'a> Scanner<'a> {
             (b'-' | b'0'..=b'9', _) => {
                 let (value, len) = number::plain(&self.bytes[self.i..])?;
                 self.i += len;
-                Some(value)
+                Some((value, start))
             }
             (_, Form::Json) => self.word(&[
                 ("true", Scalar::Bool(true)),
@@ -183,12 +259,37 @@ impl<'a> Scanner<'a> {
 
     /// One of the form's constants; what follows it is checked by the caller (a delimiter).
     #[inline]
-    fn word(&mut self, words: &[(&str, Scalar<'a>); 3]) -> Option<Scalar<'a>> {
+    fn word(&mut self, words: &[(&str, Scalar<'a>); 3]) -> Option<(Scalar<'a>, usize)> {
+        let start = self.i;
         let rest = &self.bytes[self.i..];
         let (word, value) = words.iter().find(|(w, _)| rest.starts_with(w.as_bytes()))?;
         self.i += word.len();
-        Some(value.clone())
+        Some((value.clone(), start))
     }
+}
+
+/// The body of a string that starts at `line[start]` (just after its opening `quote`) and the
+/// index of its closing quote; `None` at an escape or a control character first, or no end.
+#[inline(always)]
+pub fn quoted(line: &str, start: usize, quote: u8) -> Option<(&str, usize)> {
+    // Inlined where used: a call per key and per string value showed in profiles.
+    if !line.is_char_boundary(start) {
+        return None;
+    }
+    let body = line.as_bytes().get(start..)?;
+    let (len, end) = string_end(body, quote)?;
+    if end != quote || quote >= 0x80 {
+        return None;
+    }
+    // SAFETY: `start` is a character boundary of `line` (checked above) and `start + len` is
+    // the index of the closing quote, found in `body`, so `start <= start + len < line.len()`.
+    // That quote is an ASCII byte (checked), which never occurs inside a multi-byte UTF-8
+    // sequence, so `start + len` is a character boundary of the valid UTF-8 `line` too. (The
+    // checked `get` cost about 50 instructions a line in callgrind.)
+    Some((
+        unsafe { line.get_unchecked(start..start + len) },
+        start + len,
+    ))
 }
 
 /// The index of the first quote, backslash or control character in `s`, and that byte:

@@ -2,7 +2,7 @@
 //! then into the pre-combiner.
 
 use crate::delivery::{all_windows_below, PartitionProgress};
-use crate::event::{parse_line_cached, DayCache, Horizon, Record, RejectKind, Rejection};
+use crate::event::{Horizon, LineParser, Record, RejectKind, Rejection};
 use crate::source::{Item, PartitionClock, Position};
 use crate::window::{ReadingAgg, ReadingRecord, TickAgg, TickRecord};
 
@@ -42,8 +42,9 @@ pub(super) struct Accept<'a> {
     pub committed_below: Option<u64>,
     /// Parsed lines with event times beyond this are rejects (generated records never are).
     pub horizon: Horizon,
-    /// The last ISO-8601 date this worker parsed, reused while lines stay on that day.
-    pub days: &'a mut DayCache,
+    /// This worker's parser: the last ISO-8601 date and line layout it read, reused while
+    /// lines keep them.
+    pub parser: &'a mut LineParser,
 }
 
 impl Accept<'_> {
@@ -56,12 +57,10 @@ impl Accept<'_> {
         }
         self.counts.records_in += 1;
         match item {
-            Item::Line(line, position) => {
-                match parse_line_cached(line, &self.settings.fields, &self.horizon, self.days) {
-                    Ok(record) => self.record(&record, position, || lossy(line)),
-                    Err(rejection) => self.reject(position, rejection, lossy(line)),
-                }
-            }
+            Item::Line(line, position) => match self.parser.parse(line, &self.horizon) {
+                Ok(record) => self.record(&record, position, || lossy(line)),
+                Err(rejection) => self.reject(position, rejection, lossy(line)),
+            },
             Item::Oversized(prefix, position) => {
                 let detail = format!(
                     "line longer than {} bytes (max_line_bytes); first {} bytes kept",

@@ -33,7 +33,7 @@ use super::gossip::WatermarkBoard;
 use super::{Combiner, Partial, RunControl};
 use crate::config::ReadingFilter;
 use crate::delivery::{PartitionKey, PartitionProgress, ProgressBook, Restart, Resume};
-use crate::event::{DayCache, EventTime, FieldNames, Horizon, RejectKind};
+use crate::event::{EventTime, FieldNames, Horizon, LineParser, RejectKind};
 use crate::live::RecentRejects;
 use crate::metrics::Metrics;
 use crate::row::RejectRow;
@@ -207,8 +207,9 @@ struct Ingest {
     counts: Counts,
     pending_rejects: Vec<PendingReject>,
     reject_rows: Vec<RejectRow>,
-    /// The parser's cache of the last ISO-8601 date, kept across activations.
-    days: DayCache,
+    /// The parser with what it learned from the last line (date, layout), kept across
+    /// activations.
+    parser: LineParser,
     cx: Arc<IngestContext>,
     worker: usize,
 }
@@ -240,7 +241,7 @@ impl Ingest {
             counts: Counts::default(),
             pending_rejects: Vec::new(),
             reject_rows: Vec::new(),
-            days: DayCache::default(),
+            parser: LineParser::new(cx.settings.fields.clone()),
             cx,
             worker,
         }
@@ -291,7 +292,7 @@ impl Ingest {
                 promised,
                 committed_below,
                 horizon,
-                days: &mut self.days,
+                parser: &mut self.parser,
             };
             let poll = part.reader.poll(&mut |item| ctx.item(item));
             if self.counts.records_in > before {
