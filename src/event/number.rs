@@ -20,7 +20,9 @@ const EXACT_POWERS: [f64; 23] = [
 
 /// Reads the number at the start of `text`: its value and its length in bytes. JSON and
 /// Python literals spell the plain grammar alike and both readers give it the same value.
-#[inline]
+// Inlined at both callers (the scanner and the layout): as a call, with its 40-byte result
+// written through memory, it cost about 130 instructions a number in callgrind.
+#[inline(always)]
 pub fn plain(b: &[u8]) -> Option<(Scalar<'static>, usize)> {
     let negative = b.first() == Some(&b'-');
     let mut i = usize::from(negative);
