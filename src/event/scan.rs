@@ -277,7 +277,7 @@ pub fn quoted(line: &str, start: usize, quote: u8) -> Option<(&str, usize)> {
         return None;
     }
     let body = line.as_bytes().get(start..)?;
-    let (len, end) = string_end(body, quote)?;
+    let (len, end) = string_end::<false>(body, quote)?;
     if end != quote || quote >= 0x80 {
         return None;
     }
@@ -292,16 +292,33 @@ pub fn quoted(line: &str, start: usize, quote: u8) -> Option<(&str, usize)> {
     ))
 }
 
-/// The index of the first quote, backslash or control character in `s`, and that byte:
-/// sixteen bytes a step with SSE2 where there is (every x86_64 CPU), then eight bytes a step
-/// in a word; strings run to tens of bytes, and this is most of the scan.
+/// As [`quoted`], in a line not known to be UTF-8: the body must be ASCII as well, which
+/// makes it UTF-8 whatever the rest of the line is.
+#[inline(always)]
+pub fn quoted_ascii(line: &[u8], start: usize, quote: u8) -> Option<(&str, usize)> {
+    let body = line.get(start..)?;
+    let (len, end) = string_end::<true>(body, quote)?;
+    if end != quote || quote >= 0x80 {
+        return None;
+    }
+    // SAFETY: `string_end::<true>` stops at the first byte of 0x80 or above, and it stopped at
+    // `len` on the quote, which is below 0x80 (checked), so every byte of `body[..len]` is
+    // ASCII, which is valid UTF-8.
+    let text = unsafe { std::str::from_utf8_unchecked(&body[..len]) };
+    Some((text, start + len))
+}
+
+/// The index of the first quote, backslash or control character in `s` (or, when `ASCII`,
+/// byte of 0x80 or above), and that byte: sixteen bytes a step with SSE2 where there is
+/// (every x86_64 CPU), then eight bytes a step in a word; strings run to tens of bytes, and
+/// this is most of the scan.
 #[inline]
-fn string_end(s: &[u8], quote: u8) -> Option<(usize, u8)> {
+fn string_end<const ASCII: bool>(s: &[u8], quote: u8) -> Option<(usize, u8)> {
     let mut at = 0;
     #[cfg(target_arch = "x86_64")]
     while let Some(chunk) = s.get(at..at + 16) {
         let chunk: &[u8; 16] = chunk.try_into().expect("sixteen bytes");
-        if let Some(i) = sse2::first_stop(chunk, quote) {
+        if let Some(i) = sse2::first_stop::<ASCII>(chunk, quote) {
             return Some((at + i, chunk[i & 15]));
         }
         at += 16;
@@ -313,9 +330,13 @@ fn string_end(s: &[u8], quote: u8) -> Option<(usize, u8)> {
     let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     while let Some(chunk) = s.get(at..at + 8) {
         let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let hits = zero_bytes(x ^ (ONES * u64::from(quote)))
+        let mut hits = zero_bytes(x ^ (ONES * u64::from(quote)))
             | zero_bytes(x ^ (ONES * u64::from(b'\\')))
             | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS);
+        if ASCII {
+            // Exact for every byte, so the lowest hit stays the first stop.
+            hits |= x & HIGHS;
+        }
         if hits != 0 {
             // The bit offset of the byte found; the byte itself is shifted out of `x` rather
             // than indexed again.
@@ -327,7 +348,7 @@ fn string_end(s: &[u8], quote: u8) -> Option<(usize, u8)> {
     s[at..]
         .iter()
         .enumerate()
-        .find(|&(_, &c)| c == quote || c == b'\\' || c < 0x20)
+        .find(|&(_, &c)| c == quote || c == b'\\' || c < 0x20 || (ASCII && c >= 0x80))
         .map(|(i, &c)| (at + i, c))
 }
 
@@ -338,9 +359,10 @@ mod sse2 {
         _mm_set1_epi8,
     };
 
-    /// The index of the first quote, backslash or control character (below 0x20) in `chunk`.
+    /// The index of the first quote, backslash or control character (below 0x20) in `chunk`,
+    /// or when `ASCII` byte of 0x80 or above.
     #[inline(always)]
-    pub(super) fn first_stop(chunk: &[u8; 16], quote: u8) -> Option<usize> {
+    pub(super) fn first_stop<const ASCII: bool>(chunk: &[u8; 16], quote: u8) -> Option<usize> {
         // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every
         // CPU this code is compiled for; the unaligned load reads exactly the sixteen bytes
         // that `chunk` borrows.
@@ -351,7 +373,14 @@ mod sse2 {
             // max(x, 0x1f) == 0x1f exactly when x <= 0x1f, compared unsigned.
             let below = _mm_set1_epi8(0x1f);
             let controls = _mm_cmpeq_epi8(_mm_max_epu8(x, below), below);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quotes, backslashes), controls))
+            let stops =
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quotes, backslashes), controls));
+            // The mask of `x` itself is its bytes' high bits: those of 0x80 or above.
+            if ASCII {
+                stops | _mm_movemask_epi8(x)
+            } else {
+                stops
+            }
         };
         (mask != 0).then(|| mask.trailing_zeros() as usize)
     }
