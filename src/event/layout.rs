@@ -17,6 +17,11 @@
 //!    is UTF-8 too, and the check (about 75 instructions a line) is left to the lines it
 //!    does not take.
 //!
+//! When layouts change from line to line (keys in another order every other line, say), each
+//! learned layout would cost a copy of the line and never pay: a layout that reads no line
+//! before the next one is learned pauses learning for 1, 2, 4, ... up to 64 scanned lines, and
+//! one that reads a line ends the pause.
+//!
 //! Why the result is the scanner's: between values the scanner's every step depends only on the
 //! bytes it looks at, which are the literal bytes, the first byte of the value after them (a
 //! quote, kept in the literal, or a digit or `-` for a number) and nothing after the end of the
@@ -47,14 +52,41 @@ pub struct Layout {
     text: Vec<u8>,
     /// Every value, in line order; none when there is no layout to try.
     slots: Vec<Slot>,
+    /// Whether the layout has read a line since it was learned.
+    used: bool,
+    /// Scanned lines to pass before learning again, and how many the next pause will be.
+    rest: u32,
+    pause: u32,
 }
 
 impl Layout {
-    /// Learns the layout of `line`, which the scanner just read with these `spans`; forgets
-    /// the layout when the line has none worth keeping.
-    pub fn learn(&mut self, line: &[u8], spans: &Spans) {
+    /// Whether the next line the scanner reads is to be learned from (with its spans noted),
+    /// or passed while learning pauses.
+    #[inline]
+    pub fn learning(&self) -> bool {
+        self.rest == 0
+    }
+
+    /// Learns the layout of `line`, which the scanner just read with these `spans` (the layout
+    /// did not read it) if [`Layout::learning`], else counts one line of the pause; forgets
+    /// the layout when the line has none worth keeping, or pauses learning.
+    pub fn learn(&mut self, line: &[u8], spans: Option<&Spans>) {
+        let Some(spans) = spans.filter(|_| self.rest == 0) else {
+            self.rest = self.rest.saturating_sub(1);
+            return;
+        };
+        let unused = !self.slots.is_empty() && !self.used;
         self.text.clear();
         self.slots.clear();
+        if unused {
+            self.pause = (self.pause * 2).clamp(1, 64);
+            self.rest = self.pause;
+            return;
+        }
+        if self.used {
+            self.pause = 0;
+        }
+        self.used = false;
         let Some(spans) = spans.all() else {
             return;
         };
@@ -81,10 +113,19 @@ impl Layout {
         self.text.extend_from_slice(&line[from..]);
     }
 
-    /// Reads `line` into `out` if it has this layout, as the scanner would; `None` if not
-    /// (then `out` may hold some fields and must be cleared before another reader fills it).
+    /// Reads the line `bytes` into `out` if it has this layout, as the scanner would; `None`
+    /// if not (then `out` may hold some fields and must be cleared before another reader
+    /// fills it).
     #[inline]
-    pub fn read<'a>(&self, bytes: &'a [u8], out: &mut RawFields<'a>) -> Option<()> {
+    pub fn read<'a>(&mut self, bytes: &'a [u8], out: &mut RawFields<'a>) -> Option<()> {
+        self.matches(bytes, out)?;
+        self.used = true;
+        Some(())
+    }
+
+    /// What [`Layout::read`] does, without noting that the layout was used.
+    #[inline(always)]
+    pub fn matches<'a>(&self, bytes: &'a [u8], out: &mut RawFields<'a>) -> Option<()> {
         if self.slots.is_empty() {
             return None;
         }
@@ -159,16 +200,23 @@ mod tests {
             Form::Json
         };
         let mut spans = Spans::default();
-        fields(first, &names, form, &mut RawFields::default(), &mut spans).expect(first);
+        fields(
+            first,
+            &names,
+            form,
+            &mut RawFields::default(),
+            Some(&mut spans),
+        )
+        .expect(first);
         let mut layout = Layout::default();
-        layout.learn(first.as_bytes(), &spans);
+        layout.learn(first.as_bytes(), Some(&spans));
+        assert!(!layout.slots.is_empty(), "{first}");
         let mut out = RawFields::default();
         let got = layout
             .read(next.as_bytes(), &mut out)
             .map(|()| format!("{out:?}"));
         let mut out = RawFields::default();
-        let want = fields(next, &names, form, &mut out, &mut Spans::default())
-            .map(|()| format!("{out:?}"));
+        let want = fields(next, &names, form, &mut out, None).map(|()| format!("{out:?}"));
         (got, want)
     }
 
@@ -212,6 +260,73 @@ mod tests {
             let (got, _) = both(JSON, next);
             assert_eq!(got, None, "{next}");
         }
+    }
+
+    /// Layouts that never read a line pause learning, longer each time; one that reads a
+    /// line ends the pause.
+    #[test]
+    fn learning_pauses_while_layouts_do_not_pay() {
+        let names = FieldNames::default();
+        let other = r#"{"stock_code": "AAPL", "timestamp": "2025-11-20T09:30:00", "price": 1, "volume": 2}"#;
+        let mut layout = Layout::default();
+        let mut learned = 0;
+        for i in 0..200 {
+            let line = if i % 2 == 0 { JSON } else { other };
+            let mut spans = Spans::default();
+            fields(
+                line,
+                &names,
+                Form::Json,
+                &mut RawFields::default(),
+                Some(&mut spans),
+            )
+            .unwrap();
+            if layout
+                .read(line.as_bytes(), &mut RawFields::default())
+                .is_none()
+            {
+                layout.learn(line.as_bytes(), layout.learning().then_some(&spans));
+                learned += usize::from(!layout.slots.is_empty());
+            }
+        }
+        assert!(learned < 12, "{learned} layouts learned");
+        for _ in 0..70 {
+            let mut spans = Spans::default();
+            fields(
+                JSON,
+                &names,
+                Form::Json,
+                &mut RawFields::default(),
+                Some(&mut spans),
+            )
+            .unwrap();
+            if layout
+                .read(JSON.as_bytes(), &mut RawFields::default())
+                .is_none()
+            {
+                layout.learn(JSON.as_bytes(), layout.learning().then_some(&spans));
+            }
+        }
+        assert!(layout
+            .read(JSON.as_bytes(), &mut RawFields::default())
+            .is_some());
+        // A layout that paid for itself: the next one is learned at once.
+        let mut spans = Spans::default();
+        fields(
+            other,
+            &names,
+            Form::Json,
+            &mut RawFields::default(),
+            Some(&mut spans),
+        )
+        .unwrap();
+        assert!(layout
+            .read(other.as_bytes(), &mut RawFields::default())
+            .is_none());
+        layout.learn(other.as_bytes(), Some(&spans));
+        assert!(layout
+            .read(other.as_bytes(), &mut RawFields::default())
+            .is_some());
     }
 
     #[test]

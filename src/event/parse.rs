@@ -28,7 +28,7 @@ pub fn parse_line_at<'a>(
     let text = utf8(line)?;
     let mut days = DayCache::default();
     let mut fields = RawFields::default();
-    if scan::fields(text, names, form(line), &mut fields, &mut Spans::default()).is_some() {
+    if scan::fields(text, names, form(line), &mut fields, None).is_some() {
         return classify(&mut fields, names, horizon, &mut days);
     }
     read_in_full(text, names, horizon, first_quote_is_single(line), &mut days)
@@ -43,6 +43,8 @@ pub struct LineParser {
     names: FieldNames,
     days: DayCache,
     layout: Layout,
+    /// Where the scanner found the values of the last line it read, for `layout`.
+    spans: Spans,
 }
 
 impl LineParser {
@@ -52,6 +54,7 @@ impl LineParser {
             names,
             days: DayCache::default(),
             layout: Layout::default(),
+            spans: Spans::default(),
         }
     }
 
@@ -63,7 +66,9 @@ impl LineParser {
     /// Whether the layout of the last line reads `line` (for tests that check it is exercised).
     #[doc(hidden)]
     pub fn takes_layout(&self, line: &[u8]) -> bool {
-        self.layout.read(line, &mut RawFields::default()).is_some()
+        self.layout
+            .matches(line, &mut RawFields::default())
+            .is_some()
     }
 
     /// Parses one line (without its newline) as [`parse_line_at`] does, with the same result.
@@ -79,9 +84,10 @@ impl LineParser {
         }
         let text = utf8(line)?;
         let mut fields = RawFields::default();
-        let mut spans = Spans::default();
-        if scan::fields(text, &self.names, form(line), &mut fields, &mut spans).is_some() {
-            self.layout.learn(line, &spans);
+        let learning = self.layout.learning();
+        let spans = learning.then_some(&mut self.spans);
+        if scan::fields(text, &self.names, form(line), &mut fields, spans).is_some() {
+            self.layout.learn(line, learning.then_some(&self.spans));
             return classify(&mut fields, &self.names, horizon, &mut self.days);
         }
         let python_first = first_quote_is_single(line);
@@ -113,8 +119,7 @@ pub fn takes_fast_path(line: &[u8], names: &FieldNames) -> bool {
     let Ok(text) = std::str::from_utf8(line) else {
         return false;
     };
-    let (mut fields, mut spans) = (RawFields::default(), Spans::default());
-    scan::fields(text, names, form(line), &mut fields, &mut spans).is_some()
+    scan::fields(text, names, form(line), &mut RawFields::default(), None).is_some()
 }
 
 /// The reader a line goes to first: the form its first quote belongs to.

@@ -55,6 +55,7 @@ pub enum ValueKind {
 }
 
 /// The values of one scanned line, in line order; only the first [`Spans::MAX`] are kept.
+/// [`fields`] starts it afresh, so one can serve line after line.
 #[derive(Clone, Debug)]
 pub struct Spans {
     items: [Span; Spans::MAX],
@@ -96,16 +97,19 @@ impl Spans {
 }
 
 /// Reads a flat record of plain values into `out`, keeping the configured fields, and where
-/// each value lay into `spans`; `None` if the line needs the full reader (then `out` and
-/// `spans` hold nothing of use).
+/// each value lay into `spans` if given (a layout is to be learned: see `layout.rs`); `None`
+/// if the line needs the full reader (then `out` and `spans` hold nothing of use).
 #[inline]
 pub fn fields<'a>(
     line: &'a str,
     names: &FieldNames,
     form: Form,
     out: &mut RawFields<'a>,
-    spans: &mut Spans,
+    mut spans: Option<&mut Spans>,
 ) -> Option<()> {
+    if let Some(spans) = spans.as_deref_mut() {
+        spans.count = 0;
+    }
     let mut s = Scanner {
         line,
         bytes: line.as_bytes(),
@@ -125,21 +129,23 @@ pub fn fields<'a>(
             let key = s.string()?;
             s.colon()?;
             let (value, start) = s.value()?;
-            let kind = match value {
-                Scalar::Str(_) => ValueKind::Str {
-                    quote: s.bytes[start - 1],
-                },
-                Scalar::Int(_) | Scalar::Float(_) => ValueKind::Number,
-                _ => ValueKind::Word,
-            };
-            let end = s.i - usize::from(matches!(kind, ValueKind::Str { .. }));
             let field = names.lookup_after(key, next);
-            spans.push(Span {
-                start,
-                end,
-                kind,
-                field,
-            });
+            if let Some(spans) = spans.as_deref_mut() {
+                let kind = match value {
+                    Scalar::Str(_) => ValueKind::Str {
+                        quote: s.bytes[start - 1],
+                    },
+                    Scalar::Int(_) | Scalar::Float(_) => ValueKind::Number,
+                    _ => ValueKind::Word,
+                };
+                let end = s.i - usize::from(matches!(kind, ValueKind::Str { .. }));
+                spans.push(Span {
+                    start,
+                    end,
+                    kind,
+                    field,
+                });
+            }
             if let Some(field) = field {
                 next = field as usize + 1;
                 // Twice is malformed; the full reader says so in its own words.
@@ -217,13 +223,22 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         // Inlined at both call sites: a call per key and per string value showed in profiles.
-        let &quote = self.bytes.get(self.i)?;
+        let (&quote, body) = self.bytes.get(self.i..)?.split_first()?;
         if !(quote == b'"' || (quote == b'\'' && self.form == Form::Python)) {
             return None;
         }
-        let (text, close) = quoted(self.line, self.i + 1, quote)?;
-        self.i = close + 1;
-        Some(text)
+        let (len, end) = string_end::<false>(body, quote)?;
+        if end != quote {
+            return None;
+        }
+        let start = self.i + 1;
+        self.i = start + len + 1;
+        // SAFETY: `start` is just after the opening quote and `start + len` is the index of
+        // the closing one, found in `body`, so `start <= start + len < line.len()`. Both
+        // quotes are ASCII bytes, which never occur inside a multi-byte UTF-8 sequence, so
+        // both indices are character boundaries of the valid UTF-8 `line`. (The checked
+        // `get` cost about 50 instructions a line in callgrind.)
+        Some(unsafe { self.line.get_unchecked(start..start + len) })
     }
 
     /// A value and the index it starts at (a string's: just after its opening quote).
@@ -269,31 +284,9 @@ impl<'a> Scanner<'a> {
 }
 
 /// The body of a string that starts at `line[start]` (just after its opening `quote`) and the
-/// index of its closing quote; `None` at an escape or a control character first, or no end.
-#[inline(always)]
-pub fn quoted(line: &str, start: usize, quote: u8) -> Option<(&str, usize)> {
-    // Inlined where used: a call per key and per string value showed in profiles.
-    if !line.is_char_boundary(start) {
-        return None;
-    }
-    let body = line.as_bytes().get(start..)?;
-    let (len, end) = string_end::<false>(body, quote)?;
-    if end != quote || quote >= 0x80 {
-        return None;
-    }
-    // SAFETY: `start` is a character boundary of `line` (checked above) and `start + len` is
-    // the index of the closing quote, found in `body`, so `start <= start + len < line.len()`.
-    // That quote is an ASCII byte (checked), which never occurs inside a multi-byte UTF-8
-    // sequence, so `start + len` is a character boundary of the valid UTF-8 `line` too. (The
-    // checked `get` cost about 50 instructions a line in callgrind.)
-    Some((
-        unsafe { line.get_unchecked(start..start + len) },
-        start + len,
-    ))
-}
-
-/// As [`quoted`], in a line not known to be UTF-8: the body must be ASCII as well, which
-/// makes it UTF-8 whatever the rest of the line is.
+/// index of its closing quote, in a line not known to be UTF-8; `None` at an escape, a control
+/// character or a byte of 0x80 or above first (an ASCII body is UTF-8 whatever the rest of the
+/// line is), or no end.
 #[inline(always)]
 pub fn quoted_ascii(line: &[u8], start: usize, quote: u8) -> Option<(&str, usize)> {
     let body = line.get(start..)?;
@@ -312,7 +305,7 @@ pub fn quoted_ascii(line: &[u8], start: usize, quote: u8) -> Option<(&str, usize
 /// byte of 0x80 or above), and that byte: sixteen bytes a step with SSE2 where there is
 /// (every x86_64 CPU), then eight bytes a step in a word; strings run to tens of bytes, and
 /// this is most of the scan.
-#[inline]
+#[inline(always)]
 fn string_end<const ASCII: bool>(s: &[u8], quote: u8) -> Option<(usize, u8)> {
     let mut at = 0;
     #[cfg(target_arch = "x86_64")]
