@@ -16,22 +16,30 @@
 //!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
 //!    touches only its records and, through them, the windows and the two sectors it moves
 //!    between.
-//! 4. Per (end, sector): the sum of the symbols' aggregates (exact sums, min, max, ticks,
-//!    volume) and how many symbols there are. The records reach it without their symbol:
-//!    two symbols with equal aggregates are one value whose difference counts both.
-//! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
-//!    time of the change, which goes to the sinks with the symbol rows.
+//! 4. [`SectorSums`]: the joined records go to the worker of their (end, sector), which keeps
+//!    each sector window's records while it can still change and their sum (exact sums, min,
+//!    max, ticks, volume, and how many symbols). The records reach it without their symbol:
+//!    two symbols with equal aggregates are one value whose difference counts both. Each time
+//!    the dataflow completes, every sector window whose sum changed at that time becomes a
+//!    row, which goes to the sinks with the symbol rows.
 //!
 //! Why the aggregate is a record and not the difference type: min and max cannot be taken
 //! back, so a correction (retract the old value, add the new) needs the values themselves;
 //! a semigroup diff could only add.
+//!
+//! Why step 4 is an operator of its own and not differential's `reduce`: a sector window's
+//! records live for `D + 1` milliseconds of the dataflow's time (from its end to its expiry),
+//! and a reduce would arrange them twice (its input and its output) and replay each key's
+//! history at the window's end and again at its expiry, for a value nobody reads then. Keeping
+//! the current records of each live window, applied a completed time at a time, gives the
+//! same rows at about half the cost of the rollup (see the README's "Cost of sector rollups").
 
 mod agg;
 mod intervals;
 mod mapping;
 mod records;
-mod rows;
 mod seen;
+mod sums;
 
 use std::sync::Arc;
 
@@ -39,12 +47,12 @@ use differential_dataflow::AsCollection;
 use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
-pub use agg::{OrdAgg, SectorAgg};
+pub use agg::OrdAgg;
 use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 pub use records::SymbolRecords;
-pub use rows::SectorRows;
 pub use seen::SeenSymbols;
+pub use sums::SectorSums;
 
 use crate::dataflow::RunControl;
 use crate::metrics::Metrics;
@@ -93,13 +101,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
                     holds(interval, end).then(|| ((end, interval.2.clone()), agg))
                 },
             )
-            .reduce_named("Sector", |_key, input, output| {
-                output.push((
-                    SectorAgg::of(input.iter().map(|(agg, n)| (*agg, *n))),
-                    1isize,
-                ));
-            })
             .inner
-            .sector_rows(spec, metrics)
+            .sector_sums(spec, metrics)
     }
 }
