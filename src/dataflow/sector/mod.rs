@@ -60,6 +60,11 @@ use crate::reference::ReferenceSpec;
 use crate::row::WindowRow;
 use crate::window::WindowSpec;
 
+/// A symbol's or a sector's name inside the rollup. Shared, so that the many copies the
+/// collections make of a record (batches, merges, join output) copy a pointer, not the text;
+/// names are compared and hashed by their text, so any worker or process agrees.
+pub type Name = Arc<str>;
+
 /// Extension trait: `rows.sectors(spec, reference, metrics, control)`.
 pub trait Sectors<'s> {
     /// The `sector_average` rows of the symbol rows in `self`, with the mapping read from
@@ -82,7 +87,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
         control: RunControl,
     ) -> Stream<'s, u64, Vec<WindowRow>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
-        let records = self.clone().symbol_records(lateness);
+        let records = self.clone().symbol_records(lateness, spec.revises());
         let mapping = records.mapping(reference, control);
         let intervals = records
             .seen_symbols()
@@ -97,7 +102,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             .as_collection()
             .join_core(
                 intervals,
-                |_symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
+                |_symbol: &Name, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
                     holds(interval, end).then(|| ((end, interval.2.clone()), agg))
                 },
             )

@@ -13,13 +13,14 @@ use timely::dataflow::Stream;
 
 use super::agg::{OrdAgg, SectorAgg};
 use super::records::expires_at;
+use super::Name;
 use crate::event::EventTime;
 use crate::metrics::Metrics;
 use crate::row::{Revision, WindowRow};
 use crate::window::WindowSpec;
 
 /// A sector window, `(end, sector)`; the sector `None` gathers unmapped symbols.
-pub type SectorKey = (u64, Option<String>);
+pub type SectorKey = (u64, Option<Name>);
 
 /// A joined record: one symbol's aggregate for a sector window.
 pub type SectorRecord = (SectorKey, OrdAgg);
@@ -168,7 +169,7 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                             continue;
                         };
                         rows.push(WindowRow::SectorAverage {
-                            sector,
+                            sector: sector.to_string(),
                             start: EventTime(end.saturating_sub(length)),
                             end: EventTime(end),
                             agg: value.agg.0,
