@@ -65,6 +65,10 @@ use crate::window::WindowSpec;
 /// names are compared and hashed by their text, so any worker or process agrees.
 pub type Name = Arc<str>;
 
+/// An aggregate inside the rollup's collections, shared for the same reason: a record is
+/// then a few words, not the aggregate's 96 bytes, wherever batches sort and merge it.
+pub type Shared<T> = Arc<T>;
+
 /// Extension trait: `rows.sectors(spec, reference, metrics, control)`.
 pub trait Sectors<'s> {
     /// The `sector_average` rows of the symbol rows in `self`, with the mapping read from
@@ -102,8 +106,8 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             .as_collection()
             .join_core(
                 intervals,
-                |_symbol: &Name, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
-                    holds(interval, end).then(|| ((end, interval.2.clone()), agg))
+                |_symbol: &Name, (end, agg): &(u64, Shared<OrdAgg>), interval: &Interval| {
+                    holds(interval, *end).then(|| ((*end, interval.2.clone()), agg.clone()))
                 },
             )
             .inner

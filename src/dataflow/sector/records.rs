@@ -10,11 +10,11 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
 use super::agg::OrdAgg;
-use super::Name;
+use super::{Name, Shared};
 use crate::row::WindowRow;
 
 /// A symbol's aggregate for the window ending at `end`: `(symbol, (end, agg))`.
-pub type SymbolWindow = (Name, (u64, OrdAgg));
+pub type SymbolWindow = (Name, (u64, Shared<OrdAgg>));
 
 /// Extension trait: `rows.symbol_records(lateness_ms, revises)`.
 pub trait SymbolRecords<'s> {
@@ -49,7 +49,7 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
         revises: bool,
     ) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
         self.unary_frontier(Pipeline, "SymbolRecords", move |_cap, _info| {
-            let mut last: FxHashMap<(Name, u64), OrdAgg> = FxHashMap::default();
+            let mut last: FxHashMap<(Name, u64), Shared<OrdAgg>> = FxHashMap::default();
             let mut expiring: BTreeMap<u64, Vec<(Name, u64)>> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each_time(|cap, data| {
@@ -65,12 +65,13 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
                         let (end, agg) = (end.0, OrdAgg(*agg));
                         let expiry = expires_at(end, lateness_ms).max(t + 1);
                         let symbol: Name = symbol.as_str().into();
-                        let record = |a: OrdAgg| (symbol.clone(), (end, a));
+                        let record = |a: &Shared<OrdAgg>| (symbol.clone(), (end, a.clone()));
+                        let agg = Shared::new(agg);
                         if revises {
-                            match last.insert((symbol.clone(), end), agg) {
+                            match last.insert((symbol.clone(), end), agg.clone()) {
                                 Some(previous) => {
-                                    updates.push((record(previous), t, -1));
-                                    updates.push((record(previous), expiry, 1));
+                                    updates.push((record(&previous), t, -1));
+                                    updates.push((record(&previous), expiry, 1));
                                 }
                                 None => expiring
                                     .entry(expiry)
@@ -78,8 +79,8 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
                                     .push((symbol.clone(), end)),
                             }
                         }
-                        updates.push((record(agg), t, 1));
-                        updates.push((record(agg), expiry, -1));
+                        updates.push((record(&agg), t, 1));
+                        updates.push((record(&agg), expiry, -1));
                     }
                     if !updates.is_empty() {
                         output.session(&cap).give_container(&mut updates);

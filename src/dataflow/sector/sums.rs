@@ -13,7 +13,7 @@ use timely::dataflow::Stream;
 
 use super::agg::{OrdAgg, SectorAgg};
 use super::records::expires_at;
-use super::Name;
+use super::{Name, Shared};
 use crate::event::EventTime;
 use crate::metrics::Metrics;
 use crate::row::{Revision, WindowRow};
@@ -23,7 +23,7 @@ use crate::window::WindowSpec;
 pub type SectorKey = (u64, Option<Name>);
 
 /// A joined record: one symbol's aggregate for a sector window.
-pub type SectorRecord = (SectorKey, OrdAgg);
+pub type SectorRecord = (SectorKey, Shared<OrdAgg>);
 
 /// The changes of one time not yet complete, with the capability to send its rows at.
 type Pending = (Capability<u64>, Vec<(SectorRecord, isize)>);
@@ -154,8 +154,10 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                         if t >= expires_at(key.0, lateness) {
                             continue;
                         }
-                        let deltas: Vec<(OrdAgg, isize)> =
-                            these.iter().map(|((_, agg), diff)| (*agg, *diff)).collect();
+                        let deltas: Vec<(OrdAgg, isize)> = these
+                            .iter()
+                            .map(|((_, agg), diff)| (**agg, *diff))
+                            .collect();
                         let window = windows.entry(key.clone()).or_default();
                         let Some(value) = window.apply(&deltas) else {
                             continue;
