@@ -1,8 +1,10 @@
 //! A symbol's mapping rows as validity intervals: which window ends each sector holds for.
 
+use super::Name;
+
 /// A sector held by a symbol for the window ends `e` with `from < e <= to` (`from` `None`:
 /// since always; `to` `None`: from then on; sector `None`: unmapped).
-pub type Interval = (Option<u64>, Option<u64>, Option<String>);
+pub type Interval = (Option<u64>, Option<u64>, Option<Name>);
 
 /// The intervals of one symbol's mapping rows `(valid_from, sector)`, given sorted as a
 /// differential reduce hands them over (`None`, since always, first).
@@ -12,10 +14,10 @@ pub type Interval = (Option<u64>, Option<u64>, Option<String>);
 /// rows with the same `valid_from` the greatest wins, as it does as of. The ends before the
 /// first row have no interval; a row with no sector (the symbol removed) gives an unmapped one.
 pub fn intervals<'a>(
-    rows: impl IntoIterator<Item = &'a (Option<u64>, Option<String>)>,
+    rows: impl IntoIterator<Item = &'a (Option<u64>, Option<Name>)>,
 ) -> Vec<Interval> {
     let mut out: Vec<Interval> = Vec::new();
-    let mut open: Option<&'a (Option<u64>, Option<String>)> = None;
+    let mut open: Option<&'a (Option<u64>, Option<Name>)> = None;
     for row in rows {
         if let Some((from, sector)) = open.filter(|(from, _)| *from != row.0) {
             out.push((*from, row.0, sector.clone()));
@@ -37,11 +39,11 @@ pub fn holds(&(from, to, _): &Interval, end: u64) -> bool {
 mod tests {
     use super::*;
 
-    fn row(from: Option<u64>, sector: Option<&str>) -> (Option<u64>, Option<String>) {
-        (from, sector.map(String::from))
+    fn row(from: Option<u64>, sector: Option<&str>) -> (Option<u64>, Option<Name>) {
+        (from, sector.map(Name::from))
     }
 
-    fn sector_at(rows: &[(Option<u64>, Option<String>)], end: u64) -> Option<String> {
+    fn sector_at(rows: &[(Option<u64>, Option<Name>)], end: u64) -> Option<Name> {
         let found: Vec<_> = intervals(rows)
             .into_iter()
             .filter(|i| holds(i, end))
@@ -51,7 +53,7 @@ mod tests {
     }
 
     /// The definition: the row with the greatest valid_from strictly before the end.
-    fn as_of(rows: &[(Option<u64>, Option<String>)], end: u64) -> Option<String> {
+    fn as_of(rows: &[(Option<u64>, Option<Name>)], end: u64) -> Option<Name> {
         rows.iter()
             .filter(|(from, _)| from.is_none_or(|f| f < end))
             .max()

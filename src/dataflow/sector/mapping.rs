@@ -21,6 +21,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
+use super::Name;
 use crate::dataflow::RunControl;
 use crate::reference::{Mapping, ReferenceSpec};
 
@@ -34,7 +35,7 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(10);
 /// A row of the mapping as the dataflow holds it: `(symbol, (valid_from, sector))`. A `None`
 /// sector means the symbol is in no sector from `valid_from` on; a `None` valid_from means
 /// since always.
-pub type MappingRecord = (String, (Option<u64>, Option<String>));
+pub type MappingRecord = (Name, (Option<u64>, Option<Name>));
 
 /// The difference between snapshots, as updates of the mapping collection.
 ///
@@ -53,7 +54,7 @@ pub struct Changes {
     /// The sector without `valid_from` of each symbol in the last snapshot.
     always: BTreeMap<String, String>,
     /// Rows made from changes without `valid_from`, by (symbol, valid_from).
-    made: BTreeMap<(String, u64), Option<String>>,
+    made: BTreeMap<(String, u64), Option<Name>>,
 }
 
 impl Changes {
@@ -73,8 +74,9 @@ impl Changes {
             }
         }
         let mut updates = Vec::new();
+        let name = |s: &str| Name::from(s);
         let record =
-            |(s, t, sector): &(String, u64, String)| (s.clone(), (Some(*t), Some(sector.clone())));
+            |(s, t, sector): &(String, u64, String)| (name(s), (Some(*t), Some(name(sector))));
         for gone in self.dated.difference(&dated) {
             updates.push((record(gone), -1));
         }
@@ -83,7 +85,7 @@ impl Changes {
         }
         if !self.started {
             for (symbol, sector) in &always {
-                updates.push(((symbol.clone(), (None, Some(sector.clone()))), 1));
+                updates.push(((name(symbol), (None, Some(name(sector)))), 1));
             }
         } else {
             let symbols: BTreeSet<&String> = always.keys().chain(self.always.keys()).collect();
@@ -95,10 +97,11 @@ impl Changes {
                 }
                 let key = (symbol.clone(), from);
                 if let Some(before) = self.made.remove(&key) {
-                    updates.push(((symbol.clone(), (Some(from), before)), -1));
+                    updates.push(((name(symbol), (Some(from), before)), -1));
                 }
-                updates.push(((symbol.clone(), (Some(from), sector.cloned())), 1));
-                self.made.insert(key, sector.cloned());
+                let sector = sector.map(|s| name(s));
+                updates.push(((name(symbol), (Some(from), sector.clone())), 1));
+                self.made.insert(key, sector);
             }
         }
         self.started = true;
@@ -272,7 +275,7 @@ mod tests {
     }
 
     fn r(symbol: &str, valid_from: Option<u64>, sector: Option<&str>) -> MappingRecord {
-        (symbol.into(), (valid_from, sector.map(String::from)))
+        (symbol.into(), (valid_from, sector.map(Name::from)))
     }
 
     #[test]

@@ -16,22 +16,30 @@
 //!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
 //!    touches only its records and, through them, the windows and the two sectors it moves
 //!    between.
-//! 4. Per (end, sector): the sum of the symbols' aggregates (exact sums, min, max, ticks,
-//!    volume) and how many symbols there are. The records reach it without their symbol:
-//!    two symbols with equal aggregates are one value whose difference counts both.
-//! 5. [`SectorRows`]: the new value of each sector window that changed, as a row sent at the
-//!    time of the change, which goes to the sinks with the symbol rows.
+//! 4. [`SectorSums`]: the joined records go to the worker of their (end, sector), which keeps
+//!    each sector window's records while it can still change and their sum (exact sums, min,
+//!    max, ticks, volume, and how many symbols). The records reach it without their symbol:
+//!    two symbols with equal aggregates are one value whose difference counts both. Each time
+//!    the dataflow completes, every sector window whose sum changed at that time becomes a
+//!    row, which goes to the sinks with the symbol rows.
 //!
 //! Why the aggregate is a record and not the difference type: min and max cannot be taken
 //! back, so a correction (retract the old value, add the new) needs the values themselves;
 //! a semigroup diff could only add.
+//!
+//! Why step 4 is an operator of its own and not differential's `reduce`: a sector window's
+//! records live for `D + 1` milliseconds of the dataflow's time (from its end to its expiry),
+//! and a reduce would arrange them twice (its input and its output) and replay each key's
+//! history at the window's end and again at its expiry, for a value nobody reads then. Keeping
+//! the current records of each live window, applied a completed time at a time, gives the
+//! same rows at about half the cost of the rollup (see the README's "Cost of sector rollups").
 
 mod agg;
 mod intervals;
 mod mapping;
 mod records;
-mod rows;
 mod seen;
+mod sums;
 
 use std::sync::Arc;
 
@@ -39,18 +47,27 @@ use differential_dataflow::AsCollection;
 use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
-pub use agg::{OrdAgg, SectorAgg};
+pub use agg::OrdAgg;
 use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 pub use records::SymbolRecords;
-pub use rows::SectorRows;
 pub use seen::SeenSymbols;
+pub use sums::SectorSums;
 
 use crate::dataflow::RunControl;
 use crate::metrics::Metrics;
 use crate::reference::ReferenceSpec;
 use crate::row::WindowRow;
 use crate::window::WindowSpec;
+
+/// A symbol's or a sector's name inside the rollup. Shared, so that the many copies the
+/// collections make of a record (batches, merges, join output) copy a pointer, not the text;
+/// names are compared and hashed by their text, so any worker or process agrees.
+pub type Name = Arc<str>;
+
+/// An aggregate inside the rollup's collections, shared for the same reason: a record is
+/// then a few words, not the aggregate's 96 bytes, wherever batches sort and merge it.
+pub type Shared<T> = Arc<T>;
 
 /// Extension trait: `rows.sectors(spec, reference, metrics, control)`.
 pub trait Sectors<'s> {
@@ -74,7 +91,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
         control: RunControl,
     ) -> Stream<'s, u64, Vec<WindowRow>> {
         let lateness = spec.allowed_lateness().as_millis() as u64;
-        let records = self.clone().symbol_records(lateness);
+        let records = self.clone().symbol_records(lateness, spec.revises());
         let mapping = records.mapping(reference, control);
         let intervals = records
             .seen_symbols()
@@ -89,17 +106,11 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             .as_collection()
             .join_core(
                 intervals,
-                |_symbol: &String, &(end, agg): &(u64, OrdAgg), interval: &Interval| {
-                    holds(interval, end).then(|| ((end, interval.2.clone()), agg))
+                |_symbol: &Name, (end, agg): &(u64, Shared<OrdAgg>), interval: &Interval| {
+                    holds(interval, *end).then(|| ((*end, interval.2.clone()), agg.clone()))
                 },
             )
-            .reduce_named("Sector", |_key, input, output| {
-                output.push((
-                    SectorAgg::of(input.iter().map(|(agg, n)| (*agg, *n))),
-                    1isize,
-                ));
-            })
             .inner
-            .sector_rows(spec, metrics)
+            .sector_sums(spec, metrics)
     }
 }

@@ -1,19 +1,22 @@
 //! Symbol rows into a differential collection: one record per symbol and window, replaced
 //! when the window is corrected, retracted once the window is final.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
 use super::agg::OrdAgg;
+use super::{Name, Shared};
 use crate::row::WindowRow;
 
 /// A symbol's aggregate for the window ending at `end`: `(symbol, (end, agg))`.
-pub type SymbolWindow = (String, (u64, OrdAgg));
+pub type SymbolWindow = (Name, (u64, Shared<OrdAgg>));
 
-/// Extension trait: `rows.symbol_records(lateness_ms)`.
+/// Extension trait: `rows.symbol_records(lateness_ms, revises)`.
 pub trait SymbolRecords<'s> {
     /// Turns each `symbol_average` row sent at `t` into the update `+(symbol, (end, agg))` at
     /// `t`, and schedules its retraction at [`expires_at`]`(end, lateness_ms)`. A correction
@@ -22,8 +25,14 @@ pub trait SymbolRecords<'s> {
     /// collection holds the last value of every window that can still change.
     ///
     /// Rows of a symbol all come from the worker that owns its key, so the last values kept
-    /// here are exactly those of this worker's symbols; they are dropped once final.
-    fn symbol_records(self, lateness_ms: u64) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>>;
+    /// here are exactly those of this worker's symbols; they are dropped once final. Without
+    /// revisions (`revises` false: no allowed lateness) no window is sent twice, and nothing
+    /// is kept.
+    fn symbol_records(
+        self,
+        lateness_ms: u64,
+        revises: bool,
+    ) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>>;
 }
 
 /// The time a window's records leave the collection: one past the last time a correction can
@@ -34,10 +43,14 @@ pub fn expires_at(end: u64, lateness_ms: u64) -> u64 {
 }
 
 impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
-    fn symbol_records(self, lateness_ms: u64) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
+    fn symbol_records(
+        self,
+        lateness_ms: u64,
+        revises: bool,
+    ) -> Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
         self.unary_frontier(Pipeline, "SymbolRecords", move |_cap, _info| {
-            let mut last: HashMap<(String, u64), OrdAgg> = HashMap::new();
-            let mut expiring: BTreeMap<u64, Vec<(String, u64)>> = BTreeMap::new();
+            let mut last: FxHashMap<(Name, u64), Shared<OrdAgg>> = FxHashMap::default();
+            let mut expiring: BTreeMap<u64, Vec<(Name, u64)>> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each_time(|cap, data| {
                     let t = *cap.time();
@@ -51,19 +64,23 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
                         };
                         let (end, agg) = (end.0, OrdAgg(*agg));
                         let expiry = expires_at(end, lateness_ms).max(t + 1);
-                        let record = |a: OrdAgg| (symbol.clone(), (end, a));
-                        match last.insert((symbol.clone(), end), agg) {
-                            Some(previous) => {
-                                updates.push((record(previous), t, -1));
-                                updates.push((record(previous), expiry, 1));
+                        let symbol: Name = symbol.as_str().into();
+                        let record = |a: &Shared<OrdAgg>| (symbol.clone(), (end, a.clone()));
+                        let agg = Shared::new(agg);
+                        if revises {
+                            match last.insert((symbol.clone(), end), agg.clone()) {
+                                Some(previous) => {
+                                    updates.push((record(&previous), t, -1));
+                                    updates.push((record(&previous), expiry, 1));
+                                }
+                                None => expiring
+                                    .entry(expiry)
+                                    .or_default()
+                                    .push((symbol.clone(), end)),
                             }
-                            None => expiring
-                                .entry(expiry)
-                                .or_default()
-                                .push((symbol.clone(), end)),
                         }
-                        updates.push((record(agg), t, 1));
-                        updates.push((record(agg), expiry, -1));
+                        updates.push((record(&agg), t, 1));
+                        updates.push((record(&agg), expiry, -1));
                     }
                     if !updates.is_empty() {
                         output.session(&cap).give_container(&mut updates);
