@@ -11,7 +11,8 @@ pub type Interval = (Option<u64>, Option<u64>, Option<Name>);
 ///
 /// A row holds for the ends after its `valid_from` up to and including the next row's
 /// `valid_from` (as of `e`, the row with the greatest `valid_from` strictly before `e`). Of
-/// rows with the same `valid_from` the greatest wins, as it does as of. The ends before the
+/// rows with the same `valid_from` the greatest sector wins (by its text, unmapped lowest),
+/// as it does as of; the rows come ordered by `Name`'s order, not the text's. The ends before the
 /// first row have no interval; a row with no sector (the symbol removed) gives an unmapped one.
 pub fn intervals<'a>(
     rows: impl IntoIterator<Item = &'a (Option<u64>, Option<Name>)>,
@@ -19,8 +20,12 @@ pub fn intervals<'a>(
     let mut out: Vec<Interval> = Vec::new();
     let mut open: Option<&'a (Option<u64>, Option<Name>)> = None;
     for row in rows {
-        if let Some((from, sector)) = open.filter(|(from, _)| *from != row.0) {
-            out.push((*from, row.0, sector.clone()));
+        match open {
+            Some((from, sector)) if *from != row.0 => {
+                out.push((*from, row.0, sector.clone()));
+            }
+            Some((_, sector)) if text(sector) > text(&row.1) => continue,
+            _ => {}
         }
         open = Some(row);
     }
@@ -28,6 +33,11 @@ pub fn intervals<'a>(
         out.push((*from, None, sector.clone()));
     }
     out
+}
+
+/// A sector's text for the tie rule, unmapped lowest.
+fn text(sector: &Option<Name>) -> Option<&str> {
+    sector.as_ref().map(Name::as_str)
 }
 
 /// Whether `interval` holds for the window ending at `end`.
@@ -56,7 +66,7 @@ mod tests {
     fn as_of(rows: &[(Option<u64>, Option<Name>)], end: u64) -> Option<Name> {
         rows.iter()
             .filter(|(from, _)| from.is_none_or(|f| f < end))
-            .max()
+            .max_by_key(|(from, sector)| (*from, sector.as_ref().map(|s| s.as_str().to_owned())))
             .and_then(|(_, sector)| sector.clone())
     }
 

@@ -37,6 +37,7 @@
 mod agg;
 mod intervals;
 mod mapping;
+mod name;
 mod records;
 mod seen;
 mod sums;
@@ -60,10 +61,7 @@ use crate::reference::ReferenceSpec;
 use crate::row::WindowRow;
 use crate::window::WindowSpec;
 
-/// A symbol's or a sector's name inside the rollup. Shared, so that the many copies the
-/// collections make of a record (batches, merges, join output) copy a pointer, not the text;
-/// names are compared and hashed by their text, so any worker or process agrees.
-pub type Name = Arc<str>;
+pub use name::Name;
 
 /// An aggregate inside the rollup's collections, shared for the same reason: a record is
 /// then a few words, not the aggregate's 96 bytes, wherever batches sort and merge it.
