@@ -262,6 +262,27 @@ mod tests {
         }
     }
 
+    /// What a worker does with a line: read it by the layout, else scan it and learn its
+    /// layout when learning is not paused. Whether the layout missed.
+    fn read_or_learn(layout: &mut Layout, line: &str, names: &FieldNames) -> bool {
+        let mut spans = Spans::default();
+        fields(
+            line,
+            names,
+            Form::Json,
+            &mut RawFields::default(),
+            Some(&mut spans),
+        )
+        .unwrap();
+        let missed = layout
+            .read(line.as_bytes(), &mut RawFields::default())
+            .is_none();
+        if missed {
+            layout.learn(line.as_bytes(), layout.learning().then_some(&spans));
+        }
+        missed
+    }
+
     /// Layouts that never read a line pause learning, longer each time; one that reads a
     /// line ends the pause.
     #[test]
@@ -272,40 +293,13 @@ mod tests {
         let mut learned = 0;
         for i in 0..200 {
             let line = if i % 2 == 0 { JSON } else { other };
-            let mut spans = Spans::default();
-            fields(
-                line,
-                &names,
-                Form::Json,
-                &mut RawFields::default(),
-                Some(&mut spans),
-            )
-            .unwrap();
-            if layout
-                .read(line.as_bytes(), &mut RawFields::default())
-                .is_none()
-            {
-                layout.learn(line.as_bytes(), layout.learning().then_some(&spans));
+            if read_or_learn(&mut layout, line, &names) {
                 learned += usize::from(!layout.slots.is_empty());
             }
         }
         assert!(learned < 12, "{learned} layouts learned");
         for _ in 0..70 {
-            let mut spans = Spans::default();
-            fields(
-                JSON,
-                &names,
-                Form::Json,
-                &mut RawFields::default(),
-                Some(&mut spans),
-            )
-            .unwrap();
-            if layout
-                .read(JSON.as_bytes(), &mut RawFields::default())
-                .is_none()
-            {
-                layout.learn(JSON.as_bytes(), layout.learning().then_some(&spans));
-            }
+            read_or_learn(&mut layout, JSON, &names);
         }
         assert!(layout
             .read(JSON.as_bytes(), &mut RawFields::default())
