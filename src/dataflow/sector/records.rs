@@ -51,6 +51,9 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
         self.unary_frontier(Pipeline, "SymbolRecords", move |_cap, _info| {
             let mut last: FxHashMap<(Name, u64), Shared<OrdAgg>> = FxHashMap::default();
             let mut expiring: BTreeMap<u64, Vec<(Name, u64)>> = BTreeMap::new();
+            // Every symbol's name, made once: a row then costs a lookup, not a hash and an
+            // allocation (the set of symbols is the one `SeenSymbols` keeps too).
+            let mut names: FxHashMap<String, Name> = FxHashMap::default();
             move |(input, frontier), output| {
                 input.for_each_time(|cap, data| {
                     let t = *cap.time();
@@ -64,7 +67,13 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
                         };
                         let (end, agg) = (end.0, OrdAgg(*agg));
                         let expiry = expires_at(end, lateness_ms).max(t + 1);
-                        let symbol: Name = symbol.as_str().into();
+                        let symbol = match names.get(symbol.as_str()) {
+                            Some(name) => name.clone(),
+                            None => names
+                                .entry(symbol.clone())
+                                .or_insert_with(|| Name::new(symbol))
+                                .clone(),
+                        };
                         let record = |a: &Shared<OrdAgg>| (symbol.clone(), (end, a.clone()));
                         let agg = Shared::new(agg);
                         if revises {
