@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::same_bytes;
 use super::{EventTime, TimestampUnit};
 
 /// A field tickflow understands. Any other key in a record is ignored.
@@ -112,23 +113,6 @@ impl FieldNames {
             }
         }
         Ok(())
-    }
-}
-
-/// Whether two byte strings of the same length are equal: names of 4 to 16 bytes (the usual
-/// ones) as two overlapping words each, as a call to memcmp costs more than the compare.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
-    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
-    match n {
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        _ => a == b,
     }
 }
 

@@ -160,9 +160,10 @@ impl Layout {
 }
 
 /// Whether two byte strings of the same length are equal, eight bytes a step and the last
-/// eight (overlapping) at once: literals are 1 to 20 bytes, where a memcmp call costs more.
+/// eight (overlapping) at once: literals and field names are 1 to 20 bytes, where a memcmp
+/// call costs more.
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
