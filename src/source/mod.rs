@@ -29,9 +29,10 @@ pub use config::{ConnectorSettings, SourceConfig, UnknownSource};
 pub use file::FileSplit;
 pub use generator::{Generator, GeneratorSpec, Kinds};
 pub use kafka::{
-    builtin_features as kafka_builtin_features, client_config as kafka_client_config,
-    list_partitions, owner as kafka_owner, parse_setting, BadSetting, GroupCommitter, KafkaConfig,
-    KafkaOptions, KafkaPartition, KafkaSourceError, PartitionWatch, StartOffset, TopicPartition,
+    block_on as kafka_block_on, builtin_features as kafka_builtin_features,
+    client_config as kafka_client_config, list_partitions, owner as kafka_owner, parse_setting,
+    BadSetting, GroupCommitter, KafkaConfig, KafkaOptions, KafkaPartition, KafkaSourceError,
+    PartitionWatch, StartOffset, TopicPartition,
 };
 pub use layout::{split_bytes_for, CutError, FileCut, SavedCut, MIN_SPLIT_BYTES};
 pub use lines::{LineSplitter, Piece, Position, OVERSIZED_PREFIX};

@@ -51,27 +51,10 @@ pub fn create_topic(broker: &str, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> =
         client_config(broker, &BTreeMap::new()).create().unwrap();
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    for result in block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap() {
+    for result in
+        tickflow::source::kafka_block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap()
+    {
         result.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-}
-
-/// Runs an rdkafka admin future on this thread (rdkafka's own thread completes it).
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
     }
 }
 

@@ -2,6 +2,7 @@
 //! deleted at the end.
 
 use super::suite::produce;
+use tickflow::source::kafka_block_on as block_on;
 
 fn suite_topic(keys: usize) -> String {
     format!("tickflow-suite-{keys}-{}", std::process::id())
@@ -42,25 +43,5 @@ pub fn delete_topics(broker: &str, keys: &[usize]) {
         let names: Vec<String> = keys.iter().map(|&k| suite_topic(k)).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let _ = block_on(admin.delete_topics(&names, &AdminOptions::new()));
-    }
-}
-
-/// Runs a future to completion on this thread (rdkafka's admin futures are completed by its
-/// own background thread; no async runtime is needed).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
     }
 }

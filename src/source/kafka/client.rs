@@ -131,6 +131,26 @@ impl Context {
     }
 }
 
+/// Runs a future to completion on this thread (rdkafka's admin futures are completed by its
+/// own background thread; no async runtime is needed).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Managed Kafka needs TLS and SASL: the bundled librdkafka must be built with them.

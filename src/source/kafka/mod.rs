@@ -32,7 +32,7 @@ mod group;
 mod metadata;
 
 pub use assign::owner;
-pub use client::{builtin_features, client_config, Context};
+pub use client::{block_on, builtin_features, client_config, Context};
 pub use config::{parse_setting, BadSetting, KafkaConfig, KafkaOptions, StartOffset};
 pub use consumer::{KafkaPartition, WorkerKafka};
 pub use error::KafkaSourceError;
