@@ -15,7 +15,8 @@
 //!    sector for that window. Every record finds exactly one, so the join alone assigns the
 //!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
 //!    touches only its records and, through them, the windows and the two sectors it moves
-//!    between.
+//!    between. The join passes on no change at or after a window's expiry: those are its
+//!    records leaving the arrangement, which the sums have no use for.
 //! 4. [`SectorSums`]: the joined records go to the worker of their (end, sector), which keeps
 //!    each sector window's records while it can still change and their sum (exact sums, min,
 //!    max, ticks, volume, and how many symbols). The records reach it without their symbol:
@@ -44,15 +45,19 @@ mod sums;
 
 use std::sync::Arc;
 
+use differential_dataflow::operators::join::join_traces;
 use differential_dataflow::AsCollection;
+use timely::container::{CapacityContainerBuilder, PushInto};
 use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
 pub use agg::OrdAgg;
 use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
+use records::expires_at;
 pub use records::SymbolRecords;
 pub use seen::SeenSymbols;
+use sums::SectorRecord;
 pub use sums::SectorSums;
 
 use crate::dataflow::RunControl;
@@ -100,15 +105,26 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
                 output.extend(sectors.into_iter().map(|interval| (interval, 1isize)));
             })
             .arrange_by_key_named("Intervals");
-        records
-            .as_collection()
-            .join_core(
-                intervals,
-                |_symbol: &Name, (end, agg): &(u64, Shared<OrdAgg>), interval: &Interval| {
-                    holds(interval, *end).then(|| ((*end, interval.2.clone()), agg.clone()))
-                },
-            )
-            .inner
-            .sector_sums(spec, metrics)
+        let records = records.as_collection().arrange_by_key_named("Records");
+        // `join_traces` rather than `join_core`: the output skips the changes of windows
+        // already final (their records leaving the collection at `expires_at`), which the sums
+        // would ignore, and is not consolidated here, as the sums consolidate each time anyway.
+        join_traces::<_, _, _, _, CapacityContainerBuilder<Vec<_>>>(
+            records,
+            intervals,
+            move |_symbol: &Name,
+                  (end, agg): &(u64, Shared<OrdAgg>),
+                  interval: &Interval,
+                  t: u64,
+                  d1: &isize,
+                  d2: &isize,
+                  out| {
+                if holds(interval, *end) && t < expires_at(*end, lateness) {
+                    let record: SectorRecord = ((*end, interval.2.clone()), agg.clone());
+                    out.push_into((record, t, d1 * d2));
+                }
+            },
+        )
+        .sector_sums(spec, metrics)
     }
 }
