@@ -22,6 +22,7 @@ mod aggregate;
 mod count;
 mod panes;
 mod sliding;
+mod two_stacks;
 
 pub use aggregate::{Aggregate, ReadingAgg, TickAgg};
 pub use count::{CountRecord, CountWindows, ReadingRecord, TickRecord};

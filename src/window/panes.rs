@@ -2,7 +2,12 @@
 
 use std::collections::VecDeque;
 
+use super::two_stacks::TwoStacks;
 use super::Aggregate;
+
+/// Windows of more panes than this are merged from partial merges they share
+/// ([`TwoStacks`]); smaller ones pane by pane, which is as cheap.
+const SHARED_MERGES_FROM: u64 = 4;
 
 /// The panes of one key that still feed a window not yet final, sorted by pane.
 pub(super) struct KeyPanes<A> {
@@ -15,6 +20,8 @@ pub(super) struct KeyPanes<A> {
     /// The revision last emitted of each window corrected at least once and not final yet,
     /// sorted by window (a window missing here is at revision 0).
     revisions: Vec<(u64, u32)>,
+    /// Partial merges shared by consecutive windows as they are emitted.
+    stacks: TwoStacks<A>,
 }
 
 impl<A: Aggregate> KeyPanes<A> {
@@ -24,6 +31,7 @@ impl<A: Aggregate> KeyPanes<A> {
             next_window,
             changed: Vec::new(),
             revisions: Vec::new(),
+            stacks: TwoStacks::new(),
         }
     }
 
@@ -57,6 +65,7 @@ impl<A: Aggregate> KeyPanes<A> {
     }
 
     fn insert(&mut self, pane: u64, agg: &A) {
+        self.stacks.changed(pane);
         match self.panes.back_mut() {
             Some((last, a)) if *last == pane => a.merge(agg),
             Some((last, _)) if *last > pane => {
@@ -132,10 +141,15 @@ impl<A: Aggregate> KeyPanes<A> {
                 k = p + 1;
                 continue;
             }
-            let mut window = A::empty();
-            for (_, a) in self.panes.iter().skip(lo).take_while(|(q, _)| *q < k) {
-                window.merge(a);
-            }
+            let window = if per_window >= SHARED_MERGES_FROM {
+                self.stacks.window(&self.panes, k, per_window)
+            } else {
+                let mut window = A::empty();
+                for (_, a) in self.panes.iter().skip(lo).take_while(|(q, _)| *q < k) {
+                    window.merge(a);
+                }
+                window
+            };
             emit(k, &window);
             k += 1;
         }
