@@ -7,12 +7,15 @@
 //!    no event is ever copied into each of its `length / slide` windows.
 //! 3. Window `k` is the merge of panes `k - P ..= k - 1`, with `P = length / slide`. It is
 //!    emitted once the frontier reaches `k * slide`, and only if one of those panes holds data.
+//!    Consecutive windows of a key share partial merges (`two_stacks.rs`), so a window costs a
+//!    few merges, not `P`.
 //! 4. Once every window a pane belongs to is final the pane is dropped, so a key holds at most
 //!    `P` panes plus those of events still ahead of the frontier. Without allowed lateness a
 //!    window is final when emitted; with an allowed lateness D it is final once the frontier
 //!    passes its end + D, and until then a late pane makes it emitted again (`panes.rs`).
 //!
-//! This module holds the window spec; `aggregate` the partial results, `sliding` the panes.
+//! This module holds the window spec; `aggregate` the partial results, `sliding` the panes,
+//! `two_stacks` the merges windows share.
 
 use std::time::Duration;
 
