@@ -8,7 +8,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
 
-use super::Partial;
+use super::{Key, Partial};
 use crate::event::{EventTime, RejectKind};
 use crate::metrics::Metrics;
 use crate::row::{Revision, WindowRow};
@@ -53,8 +53,8 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
         let worker = scope.index();
         self.unary_frontier(route, "Windows", move |cap, info| {
             let activator = scope.activator_for(info.address.clone());
-            let mut ticks = SlidingWindows::<String, TickAgg>::new(spec);
-            let mut readings = SlidingWindows::<String, ReadingAgg>::new(spec);
+            let mut ticks = SlidingWindows::<Key, TickAgg>::new(spec);
+            let mut readings = SlidingWindows::<Key, ReadingAgg>::new(spec);
             if let Some(below) = resume_below {
                 ticks.resume_below(below);
                 readings.resume_below(below);
@@ -166,8 +166,8 @@ impl<'s> Windows<'s> for Stream<'s, u64, Vec<Partial>> {
 
 /// The lowest window index either kind of window still has to emit.
 fn next_due(
-    ticks: &SlidingWindows<String, TickAgg>,
-    readings: &SlidingWindows<String, ReadingAgg>,
+    ticks: &SlidingWindows<Key, TickAgg>,
+    readings: &SlidingWindows<Key, ReadingAgg>,
 ) -> Option<u64> {
     match (ticks.next_due(), readings.next_due()) {
         (Some(a), Some(b)) => Some(a.min(b)),

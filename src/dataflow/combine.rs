@@ -2,35 +2,38 @@
 //! (count windows' records go through as they are).
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::{Equivalent, HashMap, HashSet};
 use rustc_hash::FxBuildHasher;
 
-use super::Partial;
+use super::{Key, Partial};
 use crate::window::{Aggregate, ReadingAgg, TickAgg};
 
-/// A borrowed `(key, pane)` that finds an owned `(String, u64)` entry without allocating.
+/// A borrowed `(key, pane)` that finds an owned `(Key, u64)` entry without allocating.
 struct KeyRef<'a>(&'a str, u64);
 
 impl Hash for KeyRef<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        // Must match the derived hash of `(String, u64)`.
+        // Must match the derived hash of `(Key, u64)`: `Arc<str>` hashes as its `str`.
         self.0.hash(h);
         self.1.hash(h);
     }
 }
 
-impl Equivalent<(String, u64)> for KeyRef<'_> {
-    fn equivalent(&self, key: &(String, u64)) -> bool {
-        self.1 == key.1 && self.0 == key.0
+impl Equivalent<(Key, u64)> for KeyRef<'_> {
+    fn equivalent(&self, key: &(Key, u64)) -> bool {
+        self.1 == key.1 && self.0 == &*key.0
     }
 }
 
 /// Partial aggregates of the records read in one activation, keyed by (key, pane).
 #[derive(Default)]
 pub struct Combiner {
-    ticks: HashMap<(String, u64), TickAgg, FxBuildHasher>,
-    readings: HashMap<(String, u64), ReadingAgg, FxBuildHasher>,
+    ticks: HashMap<(Key, u64), TickAgg, FxBuildHasher>,
+    readings: HashMap<(Key, u64), ReadingAgg, FxBuildHasher>,
+    /// The keys this worker has read, each made once (see [`Key`]).
+    keys: Keys,
     /// Count windows' records, one partial each.
     records: Vec<Partial>,
 }
@@ -38,12 +41,12 @@ pub struct Combiner {
 impl Combiner {
     #[inline]
     pub fn add_tick(&mut self, symbol: &str, pane: u64, agg: TickAgg) {
-        add(&mut self.ticks, symbol, pane, agg);
+        add(&mut self.ticks, &mut self.keys, symbol, pane, agg);
     }
 
     #[inline]
     pub fn add_reading(&mut self, category: &str, pane: u64, agg: ReadingAgg) {
-        add(&mut self.readings, category, pane, agg);
+        add(&mut self.readings, &mut self.keys, category, pane, agg);
     }
 
     /// Passes one record of a count window through.
@@ -75,7 +78,8 @@ impl Combiner {
 
 #[inline]
 fn add<A: Aggregate>(
-    map: &mut HashMap<(String, u64), A, FxBuildHasher>,
+    map: &mut HashMap<(Key, u64), A, FxBuildHasher>,
+    keys: &mut Keys,
     key: &str,
     pane: u64,
     agg: A,
@@ -83,8 +87,32 @@ fn add<A: Aggregate>(
     match map.get_mut(&KeyRef(key, pane)) {
         Some(a) => a.merge(&agg),
         None => {
-            map.insert((key.to_owned(), pane), agg);
+            map.insert((keys.get(key), pane), agg);
         }
+    }
+}
+
+/// Every key read, made once. Keys no one else holds any more (no window state, no partial in
+/// flight) are forgotten whenever the set has doubled since it was last swept, so the set
+/// stays within about twice the keys in use, at a constant cost per key made.
+#[derive(Default)]
+struct Keys {
+    set: HashSet<Key, FxBuildHasher>,
+    sweep_at: usize,
+}
+
+impl Keys {
+    fn get(&mut self, key: &str) -> Key {
+        if let Some(k) = self.set.get(key) {
+            return k.clone();
+        }
+        if self.set.len() >= self.sweep_at {
+            self.set.retain(|k| Arc::strong_count(k) > 1);
+            self.sweep_at = (2 * self.set.len()).max(1024);
+        }
+        let k: Key = Arc::from(key);
+        self.set.insert(k.clone());
+        k
     }
 }
 

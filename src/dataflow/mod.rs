@@ -26,7 +26,7 @@ pub use count::CountWindowsOp;
 pub use emit::Emit;
 pub use gossip::{gossip, WatermarkBoard};
 pub use ingest::{ingest, IngestContext, IngestSettings, Resumption};
-pub use partial::Partial;
+pub use partial::{Key, Partial};
 pub use prepare::{prepare, PreparedRun};
 pub use sector::Sectors;
 
