@@ -36,6 +36,7 @@
 //! same rows at about half the cost of the rollup (see the README's "Cost of sector rollups").
 
 mod agg;
+mod as_of;
 mod intervals;
 mod mapping;
 mod name;
@@ -52,6 +53,7 @@ use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
 pub use agg::OrdAgg;
+use as_of::JoinAsOf;
 use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 use records::expires_at;
@@ -105,6 +107,10 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
                 output.extend(sectors.into_iter().map(|interval| (interval, 1isize)));
             })
             .arrange_by_key_named("Intervals");
+        if !spec.revises() {
+            // No window is revised: each record's sector as of its time is all there is to know.
+            return records.join_as_of(intervals).sector_sums(spec, metrics);
+        }
         let records = records.as_collection().arrange_by_key_named("Records");
         // `join_traces` rather than `join_core`: the output skips the changes of windows
         // already final (their records leaving the collection at `expires_at`), which the sums

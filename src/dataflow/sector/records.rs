@@ -26,8 +26,9 @@ pub trait SymbolRecords<'s> {
     ///
     /// Rows of a symbol all come from the worker that owns its key, so the last values kept
     /// here are exactly those of this worker's symbols; they are dropped once final. Without
-    /// revisions (`revises` false: no allowed lateness) no window is sent twice, and nothing
-    /// is kept.
+    /// revisions (`revises` false: no allowed lateness) no window is sent twice: nothing is
+    /// kept, and no retraction is scheduled, as the records are looked up once
+    /// ([`super::JoinAsOf`]) and never arranged.
     fn symbol_records(
         self,
         lateness_ms: u64,
@@ -89,7 +90,9 @@ impl<'s> SymbolRecords<'s> for Stream<'s, u64, Vec<WindowRow>> {
                             }
                         }
                         updates.push((record(&agg), t, 1));
-                        updates.push((record(&agg), expiry, -1));
+                        if revises {
+                            updates.push((record(&agg), expiry, -1));
+                        }
                     }
                     if !updates.is_empty() {
                         output.session(&cap).give_container(&mut updates);
