@@ -1,142 +1,178 @@
-//! Each record's sector looked up in the arranged intervals as of the record's time, for runs
-//! with no allowed lateness (a half join: only the records look, the mapping never does).
+//! Each record's sector looked up as of the record's time, for runs with no allowed lateness
+//! (a half join: only the records look, the mapping never reaches back to them).
 //!
 //! Without allowed lateness a window is final the moment its row is sent: no later change of
 //! the mapping may revise it. The records then need not wait in an arrangement for changes
-//! that cannot concern them; each is joined once, with the intervals as they stand at its
-//! time, and is gone. That leaves out the records' arrangement and the join's pass over each
-//! of its batches, most of the rollup's cost per time (see the README's "Cost of sector
-//! rollups"). With allowed lateness the full join stays (`mod.rs`), as a change must reach
-//! the records of windows that can still be revised.
+//! that cannot concern them; each is joined once, with the intervals as they stand at its time,
+//! and is gone. That leaves out the records' arrangement and the join's pass over each of its
+//! batches, most of the rollup's cost per time (see the README's "Cost of sector rollups").
+//! With allowed lateness the full join stays (`mod.rs`), as a change must reach the records of
+//! windows that can still be revised.
+//!
+//! The intervals come as the changes of the reduce that makes them (whose output differential
+//! keeps arranged); this operator applies them in time order to the intervals of the symbols it
+//! is routed, so a lookup is a hash probe.
 
 use std::collections::BTreeMap;
 
 use differential_dataflow::hashable::Hashable;
-use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
-use differential_dataflow::trace::implementations::ValSpine;
-use differential_dataflow::trace::{BatchReader, Cursor, TraceReader};
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use rustc_hash::FxHashMap;
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
-use timely::order::PartialOrder;
-use timely::progress::Antichain;
 
 use super::intervals::{holds, Interval};
 use super::records::SymbolWindow;
 use super::sums::SectorRecord;
 use super::Name;
 
-/// The records waiting at one time for the intervals to be complete through it, with the
-/// capability to send their joined records at.
+/// The records waiting at one time, with the capability to send their joined records at.
 type Waiting = (Capability<u64>, Vec<(SymbolWindow, isize)>);
 
-/// The mapping's validity intervals, arranged by symbol.
-pub type Intervals<'s> = Arranged<'s, TraceAgent<ValSpine<Name, Interval, u64, isize>>>;
+/// A change of one symbol's intervals.
+type Change = ((Name, Interval), u64, isize);
 
 /// Extension trait: `records.join_as_of(intervals)`.
 pub trait JoinAsOf<'s> {
     /// Each record `(symbol, (end, agg))` at time `t`, as `((end, sector), agg)` at `t`, where
-    /// `sector` is that of the symbol's interval holding at `end` in the intervals as of `t`.
-    /// A record waits until the intervals are complete through `t`.
+    /// `sector` is that of the symbol's interval holding at `end` once every change of the
+    /// intervals up to and including `t` is applied, and none after it.
     fn join_as_of(
         self,
-        intervals: Intervals<'s>,
+        intervals: Stream<'s, u64, Vec<Change>>,
     ) -> Stream<'s, u64, Vec<(SectorRecord, u64, isize)>>;
 }
 
 impl<'s> JoinAsOf<'s> for Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
     fn join_as_of(
         self,
-        intervals: Intervals<'s>,
+        intervals: Stream<'s, u64, Vec<Change>>,
     ) -> Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
-        // To the worker holding the symbol's intervals: the arrangement routes keys so.
-        let route =
+        // A symbol's records and its intervals meet on one worker.
+        let records_route =
             Exchange::new(|((symbol, _), _, _): &(SymbolWindow, u64, isize)| symbol.hashed());
-        let Arranged { stream, trace } = intervals;
-        // Dropped once no record can come, so the trace's history may be forgotten.
-        let mut held = Some(trace);
-        self.binary_frontier(stream, route, Pipeline, "SectorAsOf", move |_cap, _info| {
-            // The intervals' batches taken into account: a cursor through them is valid.
-            let mut acknowledged = Antichain::from_elem(0u64);
-            if let Some(trace) = held.as_mut() {
-                trace.map_batches(|batch| acknowledged.clone_from(batch.upper()));
-            }
-            let mut pending: BTreeMap<u64, Waiting> = BTreeMap::new();
-            move |(records, records_frontier), (batches, _), output| {
-                records.for_each(|cap, data| {
-                    for (record, t, diff) in data.drain(..) {
-                        pending
-                            .entry(t)
-                            .or_insert_with(|| (cap.delayed(&t, 0), Vec::new()))
-                            .1
-                            .push((record, diff));
-                    }
-                });
-                batches.for_each(|_cap, data| {
-                    for batch in data.drain(..) {
-                        if PartialOrder::less_equal(&acknowledged, batch.lower()) {
-                            acknowledged.clone_from(batch.upper());
+        let changes_route = Exchange::new(|((symbol, _), _, _): &Change| symbol.hashed());
+        self.binary_frontier(
+            intervals,
+            records_route,
+            changes_route,
+            "SectorAsOf",
+            |_cap, _info| {
+                let mut waiting: BTreeMap<u64, Waiting> = BTreeMap::new();
+                let mut changes: BTreeMap<u64, Vec<(Name, Interval, isize)>> = BTreeMap::new();
+                let mut current: FxHashMap<Name, Vec<(Interval, isize)>> = FxHashMap::default();
+                move |(records, records_frontier), (updates, changes_frontier), output| {
+                    records.for_each(|cap, data| {
+                        for (record, t, diff) in data.drain(..) {
+                            waiting
+                                .entry(t)
+                                .or_insert_with(|| (cap.delayed(&t, 0), Vec::new()))
+                                .1
+                                .push((record, diff));
                         }
-                    }
-                });
-                let Some(trace) = held.as_mut() else {
-                    return;
-                };
-                trace.advance_upper(&mut acknowledged);
-                let ready = |t: &u64| !acknowledged.less_equal(t);
-                if pending.first_key_value().is_some_and(|(t, _)| ready(t)) {
-                    let (mut cursor, storage) = trace
-                        .cursor_through(acknowledged.borrow())
-                        .expect("a cursor through the acknowledged batches");
-                    while let Some(entry) = pending.first_entry() {
-                        let t = *entry.key();
-                        if !ready(&t) {
-                            break;
+                    });
+                    updates.for_each(|_cap, data| {
+                        for ((symbol, interval), t, diff) in data.drain(..) {
+                            changes.entry(t).or_default().push((symbol, interval, diff));
                         }
-                        let (cap, mut list) = entry.remove();
-                        // The cursor moves forward only: symbols in its order.
-                        list.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
-                        cursor.rewind_keys(&storage);
-                        let mut joined = Vec::with_capacity(list.len());
-                        for ((symbol, (end, agg)), diff) in list {
-                            cursor.seek_key(&storage, &symbol);
-                            if cursor.get_key(&storage) != Some(&symbol) {
-                                continue;
+                    });
+                    // Times before these are complete on either input (`None`: all of them).
+                    let records_from = records_frontier.frontier().first().copied();
+                    let changes_from = changes_frontier.frontier().first().copied();
+                    let complete = |from: Option<u64>, t: u64| from.is_none_or(|f| t < f);
+                    loop {
+                        let record_time = waiting.first_key_value().map(|(t, _)| *t);
+                        let change_time = changes.first_key_value().map(|(t, _)| *t);
+                        match (record_time, change_time) {
+                            // Records see every change up to their time, so a change at `c`
+                            // goes first once no record before `c` can still come.
+                            (r, Some(c))
+                                if r.is_none_or(|r| c <= r)
+                                    && complete(changes_from, c)
+                                    && records_from.is_none_or(|f| c <= f) =>
+                            {
+                                let (_, list) = changes.pop_first().expect("a first entry");
+                                apply(&mut current, list);
                             }
-                            cursor.rewind_vals(&storage);
-                            while let Some(interval) = cursor.get_val(&storage) {
-                                let mut count = 0isize;
-                                cursor.map_times(&storage, |time, n| {
-                                    if *time <= t {
-                                        count += *n;
+                            (Some(r), c)
+                                if c.is_none_or(|c| r < c) && complete(changes_from, r) =>
+                            {
+                                let (_, (cap, list)) = waiting.pop_first().expect("a first entry");
+                                let mut joined = Vec::with_capacity(list.len());
+                                for ((symbol, (end, agg)), diff) in list {
+                                    let Some(held) = current.get(&symbol) else {
+                                        continue;
+                                    };
+                                    for (interval, count) in held {
+                                        if holds(interval, end) {
+                                            let record = ((end, interval.2.clone()), agg.clone());
+                                            joined.push((record, r, diff * count));
+                                        }
                                     }
-                                });
-                                if count != 0 && holds(interval, end) {
-                                    let record = ((end, interval.2.clone()), agg.clone());
-                                    joined.push((record, t, diff * count));
                                 }
-                                cursor.step_val(&storage);
+                                if !joined.is_empty() {
+                                    output.session(&cap).give_container(&mut joined);
+                                }
                             }
-                        }
-                        if !joined.is_empty() {
-                            output.session(&cap).give_container(&mut joined);
+                            _ => break,
                         }
                     }
                 }
-                // History before the earliest time a record may still be looked up at can be
-                // merged; batches through `acknowledged` may be merged with each other.
-                let mut needed = records_frontier.frontier().to_owned();
-                if let Some(&t) = pending.keys().next() {
-                    needed.insert(t);
-                }
-                if needed.is_empty() {
-                    held = None;
-                } else {
-                    trace.set_logical_compaction(needed.borrow());
-                    trace.set_physical_compaction(acknowledged.borrow());
-                }
-            }
-        })
+            },
+        )
+    }
+}
+
+/// Adds the changes of one time to each symbol's intervals, dropping those whose count is 0.
+fn apply(
+    current: &mut FxHashMap<Name, Vec<(Interval, isize)>>,
+    list: Vec<(Name, Interval, isize)>,
+) {
+    for (symbol, interval, diff) in list {
+        let held = current.entry(symbol.clone()).or_default();
+        match held.iter_mut().find(|(i, _)| *i == interval) {
+            Some((_, count)) => *count += diff,
+            None => held.push((interval, diff)),
+        }
+        held.retain(|(_, count)| *count != 0);
+        if held.is_empty() {
+            current.remove(&symbol);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_add_up_per_interval_and_a_symbol_without_any_is_forgotten() {
+        let a = Name::from("A");
+        let tech: Interval = (None, None, Some(Name::from("tech")));
+        let energy: Interval = (Some(5), None, Some(Name::from("energy")));
+        let mut current = FxHashMap::default();
+        apply(&mut current, vec![(a.clone(), tech.clone(), 1)]);
+        assert_eq!(current[&a], vec![(tech.clone(), 1)]);
+        // A reclassification: the old interval ends, a new one begins.
+        let tech_until: Interval = (None, Some(5), Some(Name::from("tech")));
+        apply(
+            &mut current,
+            vec![
+                (a.clone(), tech.clone(), -1),
+                (a.clone(), tech_until.clone(), 1),
+                (a.clone(), energy.clone(), 1),
+            ],
+        );
+        assert_eq!(
+            current[&a],
+            vec![(tech_until.clone(), 1), (energy.clone(), 1)]
+        );
+        // A tombstone's retractions leave the symbol with nothing: it is dropped.
+        apply(
+            &mut current,
+            vec![(a.clone(), tech_until, -1), (a.clone(), energy, -1)],
+        );
+        assert!(current.is_empty());
     }
 }

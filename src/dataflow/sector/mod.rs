@@ -105,12 +105,14 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             .reduce_named("Intervals", |_symbol, rows, output| {
                 let sectors = intervals(rows.iter().map(|(row, _)| *row));
                 output.extend(sectors.into_iter().map(|interval| (interval, 1isize)));
-            })
-            .arrange_by_key_named("Intervals");
+            });
         if !spec.revises() {
             // No window is revised: each record's sector as of its time is all there is to know.
-            return records.join_as_of(intervals).sector_sums(spec, metrics);
+            return records
+                .join_as_of(intervals.inner)
+                .sector_sums(spec, metrics);
         }
+        let intervals = intervals.arrange_by_key_named("Intervals");
         let records = records.as_collection().arrange_by_key_named("Records");
         // `join_traces` rather than `join_core`: the output skips the changes of windows
         // already final (their records leaving the collection at `expires_at`), which the sums
