@@ -10,15 +10,15 @@
 //! windows that can still be revised.
 //!
 //! The intervals come as the changes of the reduce that makes them (whose output differential
-//! keeps arranged); this operator applies them in time order to the intervals of the symbols it
-//! is routed, so a lookup is a hash probe.
+//! keeps arranged), sent to every worker; each applies them in time order to its copy of every
+//! symbol's intervals, so a lookup is a hash probe on the worker that made the record.
 
 use std::collections::BTreeMap;
 
-use differential_dataflow::hashable::Hashable;
 use rustc_hash::FxHashMap;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
@@ -49,14 +49,13 @@ impl<'s> JoinAsOf<'s> for Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
         self,
         intervals: Stream<'s, u64, Vec<Change>>,
     ) -> Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
-        // A symbol's records and its intervals meet on one worker.
-        let records_route =
-            Exchange::new(|((symbol, _), _, _): &(SymbolWindow, u64, isize)| symbol.hashed());
-        let changes_route = Exchange::new(|((symbol, _), _, _): &Change| symbol.hashed());
+        // Every worker holds every symbol's intervals (a few per symbol, changing rarely), so
+        // records are joined where they are made and cross to another worker only once, to
+        // their sector window's sums.
         self.binary_frontier(
-            intervals,
-            records_route,
-            changes_route,
+            intervals.broadcast(),
+            Pipeline,
+            Pipeline,
             "SectorAsOf",
             |_cap, _info| {
                 let mut waiting: BTreeMap<u64, Waiting> = BTreeMap::new();
@@ -106,7 +105,7 @@ impl<'s> JoinAsOf<'s> for Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
                                     };
                                     for (interval, count) in held {
                                         if holds(interval, end) {
-                                            let record = ((end, interval.2.clone()), agg.clone());
+                                            let record = ((end, interval.2.clone()), *agg);
                                             joined.push((record, r, diff * count));
                                         }
                                     }

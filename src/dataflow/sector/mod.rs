@@ -128,7 +128,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
                   d2: &isize,
                   out| {
                 if holds(interval, *end) && t < expires_at(*end, lateness) {
-                    let record: SectorRecord = ((*end, interval.2.clone()), agg.clone());
+                    let record: SectorRecord = ((*end, interval.2.clone()), **agg);
                     out.push_into((record, t, d1 * d2));
                 }
             },

@@ -13,7 +13,7 @@ use timely::dataflow::Stream;
 
 use super::agg::{OrdAgg, SectorAgg};
 use super::records::expires_at;
-use super::{Name, Shared};
+use super::Name;
 use crate::event::EventTime;
 use crate::metrics::Metrics;
 use crate::row::{Revision, WindowRow};
@@ -22,8 +22,10 @@ use crate::window::WindowSpec;
 /// A sector window, `(end, sector)`; the sector `None` gathers unmapped symbols.
 pub type SectorKey = (u64, Option<Name>);
 
-/// A joined record: one symbol's aggregate for a sector window.
-pub type SectorRecord = (SectorKey, Shared<OrdAgg>);
+/// A joined record: one symbol's aggregate for a sector window. The aggregate is held by
+/// value: these records are sorted once and summed, never kept in an arrangement, and a
+/// pointer would cost an allocation freed on another worker and a jump at each comparison.
+pub type SectorRecord = (SectorKey, OrdAgg);
 
 /// The changes of one time not yet complete, with the capability to send its rows at.
 type Pending = (Capability<u64>, Vec<(SectorRecord, isize)>);
@@ -154,10 +156,8 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                         if t >= expires_at(key.0, lateness) {
                             continue;
                         }
-                        let deltas: Vec<(OrdAgg, isize)> = these
-                            .iter()
-                            .map(|((_, agg), diff)| (**agg, *diff))
-                            .collect();
+                        let deltas: Vec<(OrdAgg, isize)> =
+                            these.iter().map(|((_, agg), diff)| (*agg, *diff)).collect();
                         let window = windows.entry(key.clone()).or_default();
                         let Some(value) = window.apply(&deltas) else {
                             continue;
