@@ -193,9 +193,15 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                     }
                 }
                 // Windows whose records left the collection take no more rows.
+                // Taken from the front: the live windows stay where they are.
                 if let Some(f) = below {
                     let live_from = f.saturating_sub(lateness);
-                    windows = windows.split_off(&(live_from, None));
+                    while let Some(window) = windows.first_entry() {
+                        if window.key().0 >= live_from {
+                            break;
+                        }
+                        window.remove();
+                    }
                 }
             }
         })
