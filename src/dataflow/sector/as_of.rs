@@ -22,9 +22,11 @@ use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
+use super::agg::SectorAgg;
 use super::intervals::{holds, Interval};
 use super::records::SymbolWindow;
-use super::sums::SectorRecord;
+use super::sums::SectorKey;
+use super::totals::{add_to, empty, SectorPartial};
 use super::Name;
 
 /// The records waiting at one time, with the capability to send their joined records at.
@@ -35,20 +37,22 @@ type Change = ((Name, Interval), u64, isize);
 
 /// Extension trait: `records.join_as_of(intervals)`.
 pub trait JoinAsOf<'s> {
-    /// Each record `(symbol, (end, agg))` at time `t`, as `((end, sector), agg)` at `t`, where
-    /// `sector` is that of the symbol's interval holding at `end` once every change of the
-    /// intervals up to and including `t` is applied, and none after it.
+    /// Each record `(symbol, (end, agg))` at time `t` joined to `(end, sector)`, where `sector`
+    /// is that of the symbol's interval holding at `end` once every change of the intervals up
+    /// to and including `t` is applied, and none after it; the records joined at `t` go out at
+    /// `t` summed per `(end, sector)` ([`SectorPartial`]: their aggregates merged, and how many
+    /// symbols).
     fn join_as_of(
         self,
         intervals: Stream<'s, u64, Vec<Change>>,
-    ) -> Stream<'s, u64, Vec<(SectorRecord, u64, isize)>>;
+    ) -> Stream<'s, u64, Vec<SectorPartial>>;
 }
 
 impl<'s> JoinAsOf<'s> for Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
     fn join_as_of(
         self,
         intervals: Stream<'s, u64, Vec<Change>>,
-    ) -> Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
+    ) -> Stream<'s, u64, Vec<SectorPartial>> {
         // Every worker holds every symbol's intervals (a few per symbol, changing rarely), so
         // records are joined where they are made and cross to another worker only once, to
         // their sector window's sums.
@@ -98,20 +102,28 @@ impl<'s> JoinAsOf<'s> for Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
                                 if c.is_none_or(|c| r < c) && complete(changes_from, r) =>
                             {
                                 let (_, (cap, list)) = waiting.pop_first().expect("a first entry");
-                                let mut joined = Vec::with_capacity(list.len());
+                                let mut sums: FxHashMap<SectorKey, SectorAgg> =
+                                    FxHashMap::default();
                                 for ((symbol, (end, agg)), diff) in list {
                                     let Some(held) = current.get(&symbol) else {
                                         continue;
                                     };
                                     for (interval, count) in held {
-                                        if holds(interval, end) {
-                                            let record = ((end, interval.2.clone()), *agg);
-                                            joined.push((record, r, diff * count));
+                                        // Without revisions records and intervals only arrive.
+                                        let symbols = u64::try_from(diff * count).unwrap_or(0);
+                                        if symbols > 0 && holds(interval, end) {
+                                            let key = (end, interval.2.clone());
+                                            let total = sums.entry(key).or_insert_with(empty);
+                                            for _ in 0..symbols {
+                                                add_to(total, &agg, 1);
+                                            }
                                         }
                                     }
                                 }
-                                if !joined.is_empty() {
-                                    output.session(&cap).give_container(&mut joined);
+                                if !sums.is_empty() {
+                                    let mut partials: Vec<SectorPartial> =
+                                        sums.into_iter().collect();
+                                    output.session(&cap).give_container(&mut partials);
                                 }
                             }
                             _ => break,

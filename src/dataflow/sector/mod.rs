@@ -43,6 +43,7 @@ mod name;
 mod records;
 mod seen;
 mod sums;
+mod totals;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub use records::SymbolRecords;
 pub use seen::SeenSymbols;
 use sums::SectorRecord;
 pub use sums::SectorSums;
+pub use totals::SectorTotals;
 
 use crate::dataflow::RunControl;
 use crate::metrics::Metrics;
@@ -110,7 +112,7 @@ impl<'s> Sectors<'s> for Stream<'s, u64, Vec<WindowRow>> {
             // No window is revised: each record's sector as of its time is all there is to know.
             return records
                 .join_as_of(intervals.inner)
-                .sector_sums(spec, metrics);
+                .sector_totals(spec, metrics);
         }
         let intervals = intervals.arrange_by_key_named("Intervals");
         let records = records.as_collection().arrange_by_key_named("Records");
