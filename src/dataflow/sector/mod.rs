@@ -4,31 +4,39 @@
 //!
 //! How it works:
 //! 1. [`SymbolRecords`]: each `symbol_average` row becomes the record `(symbol, (end, agg))`
-//!    at the time the row was sent; a correction replaces it; it leaves at
-//!    [`records::expires_at`] (`end + D + 1`), when the window can no longer change.
+//!    at the time the row was sent. With an allowed lateness D a correction replaces it and it
+//!    leaves at [`records::expires_at`] (`end + D + 1`), when the window can no longer change;
+//!    without one nothing is retracted.
 //! 2. [`MappingInput`]: the mapping `(symbol, (valid_from, sector))`, read on worker 0, enters
 //!    at the first time not yet complete; [`SeenSymbols`] adds, for every symbol the records
 //!    name, the row "in no sector since always", which ranks below any other. A reduce over
 //!    this small collection turns each symbol's rows into validity intervals, `from < end <=
-//!    to` for each sector (or none: unmapped), arranged by symbol.
-//! 3. The records join their symbol's intervals: the one holding at `end` names the symbol's
-//!    sector for that window. Every record finds exactly one, so the join alone assigns the
-//!    sectors. A change of one symbol's mapping changes only that symbol's intervals, and so
-//!    touches only its records and, through them, the windows and the two sectors it moves
-//!    between. The join passes on no change at or after a window's expiry: those are its
-//!    records leaving the arrangement, which the sums have no use for.
-//! 4. [`SectorSums`]: the joined records go to the worker of their (end, sector), which keeps
-//!    each sector window's records while it can still change and their sum (exact sums, min,
-//!    max, ticks, volume, and how many symbols). The records reach it without their symbol:
-//!    two symbols with equal aggregates are one value whose difference counts both. Each time
-//!    the dataflow completes, every sector window whose sum changed at that time becomes a
-//!    row, which goes to the sinks with the symbol rows.
+//!    to` for each sector (or none: unmapped), kept arranged by symbol. Every record finds
+//!    exactly one interval holding at its `end`, which names its sector.
+//! 3. Without allowed lateness a window is final once sent, so no change of the mapping can
+//!    reach back to its record: [`JoinAsOf`] looks each record up in the intervals as of its
+//!    time, on the worker that made it, and sums what it joined per sector window;
+//!    [`SectorTotals`] adds those partial sums on the worker of the window and emits a row for
+//!    every window that gained symbols at a time.
+//! 4. With allowed lateness the records are arranged by symbol and join the arranged
+//!    intervals, so a change of one symbol's mapping reaches the records of windows that can
+//!    still be revised: it touches only that symbol's records and, through them, the windows
+//!    and the two sectors it moves between. The join passes on no change at or after a
+//!    window's expiry (its records leaving the arrangement). [`SectorSums`]: the joined records
+//!    go to the worker of their (end, sector), which keeps each sector window's records while
+//!    it can still change and their sum (exact sums, min, max, ticks, volume, and how many
+//!    symbols). The records reach it without their symbol: two symbols with equal aggregates
+//!    are one value whose difference counts both. Each time the dataflow completes, every
+//!    sector window whose sum changed at that time becomes a row.
+//!
+//! Both paths give the same rows for the same input (exact sums, min and max merge in any order
+//! to the same bits); the rows go to the sinks with the symbol rows.
 //!
 //! Why the aggregate is a record and not the difference type: min and max cannot be taken
 //! back, so a correction (retract the old value, add the new) needs the values themselves;
 //! a semigroup diff could only add.
 //!
-//! Why step 4 is an operator of its own and not differential's `reduce`: a sector window's
+//! Why the sums of step 4 are an operator of their own and not differential's `reduce`: a sector window's
 //! records live for `D + 1` milliseconds of the dataflow's time (from its end to its expiry),
 //! and a reduce would arrange them twice (its input and its output) and replay each key's
 //! history at the window's end and again at its expiry, for a value nobody reads then. Keeping
@@ -54,7 +62,7 @@ use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
 pub use agg::OrdAgg;
-use as_of::JoinAsOf;
+pub use as_of::JoinAsOf;
 use intervals::{holds, intervals, Interval};
 pub use mapping::MappingInput;
 use records::expires_at;

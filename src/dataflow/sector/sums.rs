@@ -163,24 +163,18 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                             continue;
                         };
                         let number = window.next_revision();
-                        let (end, sector) = key;
-                        let Some(sector) = sector else {
-                            if number == 0 && end % length == 0 {
-                                metrics.unmapped_ticks.fetch_add(value.agg.0.ticks, Relaxed);
-                            }
-                            continue;
-                        };
-                        rows.push(WindowRow::SectorAverage {
-                            sector: sector.to_string(),
-                            start: EventTime(end.saturating_sub(length)),
-                            end: EventTime(end),
-                            agg: value.agg.0,
-                            symbols: value.symbols,
-                            revision: spec.revises().then_some(Revision {
-                                number,
-                                sent_at: EventTime(t),
-                            }),
+                        let revision = spec.revises().then_some(Revision {
+                            number,
+                            sent_at: EventTime(t),
                         });
+                        rows.extend(sector_row(
+                            key,
+                            &value,
+                            number == 0,
+                            length,
+                            revision,
+                            &metrics,
+                        ));
                     }
                     if !rows.is_empty() {
                         let corrections = rows
@@ -193,18 +187,49 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                     }
                 }
                 // Windows whose records left the collection take no more rows.
-                // Taken from the front: the live windows stay where they are.
                 if let Some(f) = below {
-                    let live_from = f.saturating_sub(lateness);
-                    while let Some(window) = windows.first_entry() {
-                        if window.key().0 >= live_from {
-                            break;
-                        }
-                        window.remove();
-                    }
+                    drop_ended_before(&mut windows, f.saturating_sub(lateness));
                 }
             }
         })
+    }
+}
+
+/// The `sector_average` row of sector window `key` at `value`, or, for the unmapped "sector",
+/// none: its ticks are counted instead, at the window's `first` emission and only when its end
+/// is a multiple of the window `length`, so each tick is counted once (those windows tile time).
+pub(super) fn sector_row(
+    (end, sector): SectorKey,
+    value: &SectorAgg,
+    first: bool,
+    length: u64,
+    revision: Option<Revision>,
+    metrics: &Metrics,
+) -> Option<WindowRow> {
+    let Some(sector) = sector else {
+        if first && end % length == 0 {
+            metrics.unmapped_ticks.fetch_add(value.agg.0.ticks, Relaxed);
+        }
+        return None;
+    };
+    Some(WindowRow::SectorAverage {
+        sector: sector.to_string(),
+        start: EventTime(end.saturating_sub(length)),
+        end: EventTime(end),
+        agg: value.agg.0,
+        symbols: value.symbols,
+        revision,
+    })
+}
+
+/// Drops the state of the windows ending before `from`, taken from the front: the windows
+/// still live stay where they are.
+pub(super) fn drop_ended_before<V>(windows: &mut BTreeMap<SectorKey, V>, from: u64) {
+    while let Some(window) = windows.first_entry() {
+        if window.key().0 >= from {
+            break;
+        }
+        window.remove();
     }
 }
 

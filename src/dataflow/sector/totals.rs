@@ -18,8 +18,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
 use super::agg::{OrdAgg, SectorAgg};
-use super::sums::SectorKey;
-use crate::event::EventTime;
+use super::sums::{drop_ended_before, sector_row, SectorKey};
 use crate::metrics::Metrics;
 use crate::row::WindowRow;
 use crate::window::{Aggregate, TickAgg, WindowSpec};
@@ -98,21 +97,7 @@ impl<'s> SectorTotals<'s> for Stream<'s, u64, Vec<SectorPartial>> {
                         let total = windows.entry(key.clone()).or_insert_with(empty);
                         let first = total.symbols == 0;
                         add_to(total, &partial.agg, partial.symbols);
-                        let (end, sector) = key;
-                        let Some(sector) = sector else {
-                            if first && end % length == 0 {
-                                metrics.unmapped_ticks.fetch_add(total.agg.0.ticks, Relaxed);
-                            }
-                            continue;
-                        };
-                        rows.push(WindowRow::SectorAverage {
-                            sector: sector.to_string(),
-                            start: EventTime(end.saturating_sub(length)),
-                            end: EventTime(end),
-                            agg: total.agg.0,
-                            symbols: total.symbols,
-                            revision: None,
-                        });
+                        rows.extend(sector_row(key, total, first, length, None, &metrics));
                     }
                     if !rows.is_empty() {
                         metrics.windows_out.fetch_add(rows.len() as u64, Relaxed);
@@ -121,12 +106,7 @@ impl<'s> SectorTotals<'s> for Stream<'s, u64, Vec<SectorPartial>> {
                 }
                 // A window the frontier passed takes no more partials.
                 if let Some(f) = below {
-                    while let Some(window) = windows.first_entry() {
-                        if window.key().0 >= f {
-                            break;
-                        }
-                        window.remove();
-                    }
+                    drop_ended_before(&mut windows, f);
                 }
             }
         })
