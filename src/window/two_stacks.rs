@@ -1,12 +1,17 @@
 //! Partial merges that consecutive windows of one key share, so that a window of `P` panes
-//! costs a few merges rather than `P` (the "two stacks" of sliding-window aggregation).
+//! costs a few merges rather than `P` (the "two stacks" of sliding-window aggregation, kept
+//! at block granularity).
 //!
-//! The panes of the last window asked for are split at `split`: each pane at or before it
-//! keeps the merge of itself and every later pane through `split` (the front), and the panes
-//! after it are merged into one running aggregate (the back). Window `k` is then the front
-//! entry of its first pane merged with the back. When a window starts after `split`, the front
-//! is rebuilt from that window's panes, once every `P` windows in a steady stream.
+//! The panes of the last window asked for are split at `split`. The first pane of each block
+//! of [`BLOCK`] pane indexes at or before the split keeps the merge of itself and every later
+//! pane through `split` (the front), and the panes after the split are merged into one running
+//! aggregate (the back). Window `k` is then the panes of its first, partial block merged one
+//! by one, the front entry that follows them, and the back. When a window starts after
+//! `split`, the front is rebuilt from that window's panes, once every `P` windows in a steady
+//! stream.
 //!
+//! Keeping a merge per block rather than per pane bounds what a key holds to `P / BLOCK`
+//! aggregates beside its `P` panes, at the price of at most `BLOCK - 1` merges more a window.
 //! Only merges are needed, so it serves any [`Aggregate`]: min and max included, which could
 //! not be taken back out of a running total.
 
@@ -14,8 +19,12 @@ use std::collections::VecDeque;
 
 use super::Aggregate;
 
+/// Pane indexes per block: one front entry per block.
+const BLOCK: u64 = 8;
+
 pub(super) struct TwoStacks<A> {
-    /// `(pane, merge of the panes from it through split)`, oldest pane first.
+    /// `(pane, merge of the panes from it through split)` for the first pane of each block,
+    /// oldest first.
     front: VecDeque<(u64, A)>,
     split: u64,
     /// The merge of the panes after `split` through `through`.
@@ -62,10 +71,16 @@ impl<A: Aggregate> TwoStacks<A> {
                 self.front.pop_front();
             }
         }
-        let mut window = match self.front.front() {
-            Some((_, a)) => a.clone(),
-            None => A::empty(),
-        };
+        // The panes before the first front entry (all in the block of `start`), one by one.
+        let covered_from = self.front.front().map_or(self.split + 1, |(p, _)| *p);
+        let lo = panes.partition_point(|(p, _)| *p < start);
+        let mut window = A::empty();
+        for (_, a) in panes.range(lo..).take_while(|(p, _)| *p < covered_from) {
+            window.merge(a);
+        }
+        if let Some((_, suffix)) = self.front.front() {
+            window.merge(suffix);
+        }
         window.merge(&self.back);
         window
     }
@@ -75,9 +90,13 @@ impl<A: Aggregate> TwoStacks<A> {
         let lo = panes.partition_point(|(p, _)| *p < start);
         let hi = panes.partition_point(|(p, _)| *p <= last);
         let mut suffix = A::empty();
-        for (p, a) in panes.range(lo..hi).rev() {
+        for i in (lo..hi).rev() {
+            let (p, a) = &panes[i];
             suffix.merge(a);
-            self.front.push_front((*p, suffix.clone()));
+            // Kept for the first pane of its block in the range.
+            if i == lo || panes[i - 1].0 / BLOCK != p / BLOCK {
+                self.front.push_front((*p, suffix.clone()));
+            }
         }
         self.split = last;
         self.back = A::empty();
@@ -102,28 +121,40 @@ mod tests {
 
     #[test]
     fn every_window_equals_the_merge_of_its_panes_through_gaps_and_changes() {
-        let per_window = 5;
-        // Panes with gaps, a few values each.
-        let mut panes: VecDeque<(u64, ReadingAgg)> = [0u64, 1, 2, 4, 7, 8, 9, 10, 15, 16, 30]
+        for per_window in [1, 5, 8, 9, 20, 60] {
+            // Panes with gaps of every length, across several blocks.
+            let mut panes: VecDeque<(u64, ReadingAgg)> = [
+                0u64, 1, 2, 4, 7, 8, 9, 10, 15, 16, 17, 23, 24, 30, 31, 33, 47, 48, 64, 65, 66, 90,
+                91, 92, 93, 94, 95, 96, 97, 98, 99, 100,
+            ]
             .iter()
             .map(|&p| (p, ReadingAgg::of(p as f64 * 1.5 + 0.25)))
             .collect();
-        let mut stacks = TwoStacks::new();
-        for k in 1..=36 {
-            assert_eq!(
-                stacks.window(&panes, k, per_window),
-                direct(&panes, k, per_window),
-                "window {k}"
-            );
-            if k == 12 {
-                // A late value into a pane the stacks hold.
-                panes[5].1.merge(&ReadingAgg::of(100.0));
-                stacks.changed(panes[5].0);
-            }
-            if k == 20 {
-                // A new pane ahead of every window asked for: no change to the merges.
-                panes.insert(10, (25, ReadingAgg::of(7.0)));
-                stacks.changed(25);
+            let mut stacks = TwoStacks::new();
+            for k in 1..=170 {
+                assert_eq!(
+                    stacks.window(&panes, k, per_window),
+                    direct(&panes, k, per_window),
+                    "window {k} of {per_window} panes"
+                );
+                if k == 12 {
+                    // A late value into a pane the stacks hold.
+                    panes[5].1.merge(&ReadingAgg::of(100.0));
+                    stacks.changed(panes[5].0);
+                }
+                if k == 20 {
+                    // A new pane ahead of every window asked for: no change to the merges.
+                    let at = panes.partition_point(|(p, _)| *p < 40);
+                    panes.insert(at, (40, ReadingAgg::of(7.0)));
+                    stacks.changed(40);
+                }
+                if k == 70 {
+                    // A pane inserted among those the stacks hold, as another worker's
+                    // partial read out of order would be.
+                    let at = panes.partition_point(|(p, _)| *p < 62);
+                    panes.insert(at, (62, ReadingAgg::of(3.0)));
+                    stacks.changed(62);
+                }
             }
         }
     }
