@@ -45,22 +45,31 @@ pub struct SectorAgg {
 }
 
 impl SectorAgg {
+    /// The sum of no symbol.
+    pub fn empty() -> SectorAgg {
+        SectorAgg {
+            agg: OrdAgg(TickAgg::empty()),
+            symbols: 0,
+        }
+    }
+
+    /// Adds `agg`, the sum of `symbols` symbols' aggregates (exact sums, so any order of
+    /// additions gives the same bits).
+    pub fn add(&mut self, agg: &OrdAgg, symbols: u64) {
+        self.agg.0.merge(&agg.0);
+        self.symbols += symbols;
+    }
+
     /// The sum of the symbols' aggregates, each given with how many symbols have exactly it
-    /// (the records carry no symbol, so equal aggregates of two symbols add up as one value):
-    /// exact sums, so any order gives the same bits.
+    /// (the records carry no symbol, so equal aggregates of two symbols add up as one value).
     pub fn of<'a>(symbols: impl IntoIterator<Item = (&'a OrdAgg, isize)>) -> SectorAgg {
-        let mut total = TickAgg::empty();
-        let mut count = 0;
+        let mut total = SectorAgg::empty();
         for (agg, n) in symbols {
             // A collection of records holds each at least once; anything else adds nothing.
             for _ in 0..n.max(0) {
-                total.merge(&agg.0);
-                count += 1;
+                total.add(agg, 1);
             }
         }
-        SectorAgg {
-            agg: OrdAgg(total),
-            symbols: count,
-        }
+        total
     }
 }

@@ -26,7 +26,7 @@ use super::agg::SectorAgg;
 use super::intervals::{holds, Interval};
 use super::records::SymbolWindow;
 use super::sums::SectorKey;
-use super::totals::{add_to, empty, SectorPartial};
+use super::totals::SectorPartial;
 use super::Name;
 
 /// The records waiting at one time, with the capability to send their joined records at.
@@ -113,9 +113,10 @@ impl<'s> JoinAsOf<'s> for Stream<'s, u64, Vec<(SymbolWindow, u64, isize)>> {
                                         let symbols = u64::try_from(diff * count).unwrap_or(0);
                                         if symbols > 0 && holds(interval, end) {
                                             let key = (end, interval.2.clone());
-                                            let total = sums.entry(key).or_insert_with(empty);
+                                            let total =
+                                                sums.entry(key).or_insert_with(SectorAgg::empty);
                                             for _ in 0..symbols {
-                                                add_to(total, &agg, 1);
+                                                total.add(&agg, 1);
                                             }
                                         }
                                     }

@@ -36,12 +36,13 @@
 //! back, so a correction (retract the old value, add the new) needs the values themselves;
 //! a semigroup diff could only add.
 //!
-//! Why the sums of step 4 are an operator of their own and not differential's `reduce`: a sector window's
-//! records live for `D + 1` milliseconds of the dataflow's time (from its end to its expiry),
-//! and a reduce would arrange them twice (its input and its output) and replay each key's
-//! history at the window's end and again at its expiry, for a value nobody reads then. Keeping
-//! the current records of each live window, applied a completed time at a time, gives the
-//! same rows at about half the cost of the rollup (see the README's "Cost of sector rollups").
+//! Why the sums of step 4 are an operator of their own and not differential's `reduce`: a
+//! sector window's records live for `D + 1` milliseconds of the dataflow's time (from its end
+//! to its expiry), and a reduce would arrange them twice (its input and its output) and replay
+//! each key's history at the window's end and again at its expiry, for a value nobody reads
+//! then. Keeping the current records of each live window, applied a completed time at a time,
+//! gives the same rows at about half the cost of the rollup (see the README's "Cost of sector
+//! rollups").
 
 mod agg;
 mod as_of;

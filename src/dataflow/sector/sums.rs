@@ -12,7 +12,6 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
 use super::agg::{OrdAgg, SectorAgg};
-use super::records::expires_at;
 use super::Name;
 use crate::event::EventTime;
 use crate::metrics::Metrics;
@@ -103,8 +102,10 @@ pub trait SectorSums<'s> {
     /// has one, numbered as the window operator numbers revisions (0 at the first emission,
     /// +1 per change).
     ///
-    /// * Changes at or after the window's [`expires_at`] are the records of a final window
-    ///   leaving the collection, not news: ignored, and the window's state is dropped.
+    /// * The input holds no change at or after a window's
+    ///   [`expires_at`](super::records::expires_at): the join drops those, the records of a
+    ///   final window leaving the collection, not news. A window's state is dropped once the
+    ///   frontier passes its end by the lateness.
     /// * A sector window that lost every symbol (all reclassified elsewhere) has no new value:
     ///   nothing is emitted, and its last row stays in the sinks as it was.
     /// * The unmapped "sector" is never a row: at a window's first emission its ticks are
@@ -153,9 +154,6 @@ impl<'s> SectorSums<'s> for Stream<'s, u64, Vec<(SectorRecord, u64, isize)>> {
                         let (these, after) = rest.split_at_mut(n);
                         rest = after;
                         let key = these[0].0 .0.clone();
-                        if t >= expires_at(key.0, lateness) {
-                            continue;
-                        }
                         let deltas: Vec<(OrdAgg, isize)> =
                             these.iter().map(|((_, agg), diff)| (*agg, *diff)).collect();
                         let window = windows.entry(key.clone()).or_default();

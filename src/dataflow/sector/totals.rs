@@ -17,28 +17,14 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
-use super::agg::{OrdAgg, SectorAgg};
+use super::agg::SectorAgg;
 use super::sums::{drop_ended_before, sector_row, SectorKey};
 use crate::metrics::Metrics;
 use crate::row::WindowRow;
-use crate::window::{Aggregate, TickAgg, WindowSpec};
+use crate::window::WindowSpec;
 
 /// A partial sum: some of a sector window's symbols, summed on one worker.
 pub type SectorPartial = (SectorKey, SectorAgg);
-
-/// Adds `symbols` symbols' aggregate `agg` to `total`.
-pub fn add_to(total: &mut SectorAgg, agg: &OrdAgg, symbols: u64) {
-    total.agg.0.merge(&agg.0);
-    total.symbols += symbols;
-}
-
-/// The sum of no symbol.
-pub fn empty() -> SectorAgg {
-    SectorAgg {
-        agg: OrdAgg(TickAgg::empty()),
-        symbols: 0,
-    }
-}
 
 /// Extension trait: `partials.sector_totals(spec, metrics)`.
 pub trait SectorTotals<'s> {
@@ -76,11 +62,9 @@ impl<'s> SectorTotals<'s> for Stream<'s, u64, Vec<SectorPartial>> {
                         .or_insert_with(|| (cap.delayed(&t, 0), FxHashMap::default()))
                         .1;
                     for (key, partial) in data.drain(..) {
-                        add_to(
-                            sums.entry(key).or_insert_with(empty),
-                            &partial.agg,
-                            partial.symbols,
-                        );
+                        sums.entry(key)
+                            .or_insert_with(SectorAgg::empty)
+                            .add(&partial.agg, partial.symbols);
                     }
                 });
                 let below = frontier.frontier().first().copied();
@@ -94,9 +78,9 @@ impl<'s> SectorTotals<'s> for Stream<'s, u64, Vec<SectorPartial>> {
                     sums.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                     let mut rows = Vec::new();
                     for (key, partial) in sums {
-                        let total = windows.entry(key.clone()).or_insert_with(empty);
+                        let total = windows.entry(key.clone()).or_insert_with(SectorAgg::empty);
                         let first = total.symbols == 0;
-                        add_to(total, &partial.agg, partial.symbols);
+                        total.add(&partial.agg, partial.symbols);
                         rows.extend(sector_row(key, total, first, length, None, &metrics));
                     }
                     if !rows.is_empty() {
